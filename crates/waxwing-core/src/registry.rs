@@ -1,0 +1,214 @@
+//! The session registry: which full JIDs are bound, and how to reach them.
+//!
+//! It is read on every routed stanza, so it is a sharded map (no global lock
+//! on the hot path) from bare JID to that account's bound resources. A
+//! handle is a bounded queue into the session's task plus a kill switch.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use dashmap::DashMap;
+use tokio::sync::{Notify, mpsc};
+use waxwing_jid::Jid;
+use waxwing_proto::StreamError;
+use waxwing_xml::Element;
+
+/// What a session's task is asked to write.
+#[derive(Debug)]
+pub enum Outbound {
+    Stanza(Element),
+}
+
+/// Why sending to a session failed.
+#[derive(Debug, PartialEq, Eq)]
+pub enum SendError {
+    /// The session is gone.
+    Closed,
+    /// Its queue is full: the client reads too slowly. The session has been
+    /// told to close; the stanza was not queued.
+    Full,
+}
+
+/// Ends a session from outside its task, with a stream error.
+#[derive(Debug, Default)]
+pub struct KillSwitch {
+    reason: OnceLock<StreamError>,
+    notify: Notify,
+}
+
+impl KillSwitch {
+    /// The first reason wins; later kills are no-ops.
+    pub fn kill(&self, reason: StreamError) {
+        if self.reason.set(reason).is_ok() {
+            self.notify.notify_one();
+        }
+    }
+
+    pub async fn killed(&self) -> StreamError {
+        loop {
+            if let Some(reason) = self.reason.get() {
+                return reason.clone();
+            }
+            self.notify.notified().await;
+        }
+    }
+}
+
+/// A cheap, clonable way to reach one bound session.
+#[derive(Debug, Clone)]
+pub struct SessionHandle {
+    id: u64,
+    queue: mpsc::Sender<Outbound>,
+    kill: Arc<KillSwitch>,
+}
+
+static NEXT_SESSION_ID: AtomicU64 = AtomicU64::new(1);
+
+impl SessionHandle {
+    /// A handle and the receiving end of its queue.
+    pub fn new(queue_len: usize) -> (SessionHandle, mpsc::Receiver<Outbound>, Arc<KillSwitch>) {
+        let (queue, rx) = mpsc::channel(queue_len);
+        let kill = Arc::new(KillSwitch::default());
+        let id = NEXT_SESSION_ID.fetch_add(1, Ordering::Relaxed);
+        (SessionHandle { id, queue, kill: kill.clone() }, rx, kill)
+    }
+
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// Queues a stanza without waiting: the router must never block on one
+    /// slow client. A full queue is a policy decision (DESIGN.md,
+    /// Concurrency): the slow session is closed rather than grown unbounded.
+    pub fn send(&self, stanza: Element) -> Result<(), SendError> {
+        match self.queue.try_send(Outbound::Stanza(stanza)) {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(SendError::Closed),
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.kill(StreamError::with_text(
+                    waxwing_proto::StreamErrorCondition::PolicyViolation,
+                    "outbound queue full: the client is not reading",
+                ));
+                Err(SendError::Full)
+            }
+        }
+    }
+
+    pub fn kill(&self, reason: StreamError) {
+        self.kill.kill(reason);
+    }
+}
+
+struct BoundResource {
+    resource: String,
+    handle: SessionHandle,
+}
+
+#[derive(Default)]
+pub struct SessionRegistry {
+    accounts: DashMap<Jid, Vec<BoundResource>>,
+}
+
+impl SessionRegistry {
+    pub fn new() -> SessionRegistry {
+        SessionRegistry::default()
+    }
+
+    /// Binds `full`. If a session already holds that full JID it is returned,
+    /// unregistered, so the caller can close it with `conflict` (RFC 6120 §7.7.2.2:
+    /// we let the new session win, as most servers do).
+    pub fn bind(&self, full: &Jid, handle: SessionHandle) -> Option<SessionHandle> {
+        let resource = full.resource().expect("bind needs a full JID").to_string();
+        let mut entry = self.accounts.entry(full.bare()).or_default();
+        if let Some(existing) = entry.iter_mut().find(|b| b.resource == resource) {
+            return Some(std::mem::replace(&mut existing.handle, handle));
+        }
+        entry.push(BoundResource { resource, handle });
+        None
+    }
+
+    /// Removes `full` if it is still bound to the session `id` (a replaced
+    /// session must not unbind its replacement).
+    pub fn unbind(&self, full: &Jid, id: u64) {
+        let Some(resource) = full.resource() else { return };
+        let bare = full.bare();
+        let now_empty = match self.accounts.get_mut(&bare) {
+            Some(mut entry) => {
+                entry.retain(|b| !(b.resource == resource && b.handle.id == id));
+                entry.is_empty()
+            }
+            None => false,
+        };
+        if now_empty {
+            self.accounts.remove_if(&bare, |_, v| v.is_empty());
+        }
+    }
+
+    pub fn get(&self, full: &Jid) -> Option<SessionHandle> {
+        let resource = full.resource()?;
+        let entry = self.accounts.get(&full.bare())?;
+        entry.iter().find(|b| b.resource == resource).map(|b| b.handle.clone())
+    }
+
+    /// The bound resources of an account.
+    pub fn resources(&self, bare: &Jid) -> Vec<(String, SessionHandle)> {
+        self.accounts
+            .get(bare)
+            .map(|e| e.iter().map(|b| (b.resource.clone(), b.handle.clone())).collect())
+            .unwrap_or_default()
+    }
+
+    /// Every bound session (for shutdown and admin listings).
+    pub fn all(&self) -> Vec<(Jid, SessionHandle)> {
+        let mut out = Vec::new();
+        for entry in self.accounts.iter() {
+            for b in entry.value() {
+                if let Ok(full) = entry.key().with_resource(&b.resource) {
+                    out.push((full, b.handle.clone()));
+                }
+            }
+        }
+        out
+    }
+
+    pub fn len(&self) -> usize {
+        self.accounts.iter().map(|e| e.value().len()).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.accounts.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn jid(s: &str) -> Jid {
+        Jid::parse(s).unwrap()
+    }
+
+    #[test]
+    fn rebinding_replaces_and_stale_unbind_is_ignored() {
+        let reg = SessionRegistry::new();
+        let (a, _rx_a, _) = SessionHandle::new(4);
+        let (b, _rx_b, _) = SessionHandle::new(4);
+        assert!(reg.bind(&jid("u@x/r"), a.clone()).is_none());
+        let replaced = reg.bind(&jid("u@x/r"), b.clone()).unwrap();
+        assert_eq!(replaced.id(), a.id());
+        reg.unbind(&jid("u@x/r"), a.id());
+        assert_eq!(reg.get(&jid("u@x/r")).unwrap().id(), b.id());
+        reg.unbind(&jid("u@x/r"), b.id());
+        assert!(reg.get(&jid("u@x/r")).is_none());
+        assert!(reg.is_empty());
+    }
+
+    #[test]
+    fn full_queue_kills_the_session() {
+        let (h, _rx, kill) = SessionHandle::new(1);
+        let el = Element::new("message", "jabber:client");
+        assert_eq!(h.send(el.clone()), Ok(()));
+        assert_eq!(h.send(el), Err(SendError::Full));
+        assert!(kill.reason.get().is_some());
+    }
+}

@@ -1,0 +1,277 @@
+//! A client session after authentication: resource binding (RFC 6120 §7),
+//! then the loop that reads the client's stanzas, stamps and routes them,
+//! and writes what others send it.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use waxwing_jid::{Jid, resourceprep};
+use waxwing_net::c2s::Authenticated;
+use waxwing_net::{ReadError, XmppStream, new_stream_id};
+use waxwing_proto::{StanzaError, StanzaErrorCondition, StreamError, StreamErrorCondition, ns, stanza::iq_result};
+use waxwing_xml::{Element, StreamEvent};
+
+use crate::registry::{KillSwitch, Outbound, SessionHandle};
+use crate::server::Server;
+
+/// Stanzas written per flush: enough to batch a burst into few TLS records
+/// and syscalls, few enough to keep reading the client in between.
+const WRITE_BATCH: usize = 64;
+
+/// Runs a client session to its end.
+pub async fn run(server: Arc<Server>, auth: Authenticated) {
+    server.live_sessions.fetch_add(1, Ordering::SeqCst);
+    let _live = LiveGuard(&server);
+    let Authenticated { mut stream, jid, .. } = auth;
+    let domain = jid.domain().to_string();
+    let bound = match tokio::time::timeout(server.settings.bind_timeout, bind(&server, &mut stream, &jid)).await {
+        Ok(Ok(bound)) => bound,
+        Ok(Err(Ending::Error(error))) => return stream.fail(&error, ns::CLIENT, &domain).await,
+        Ok(Err(Ending::ClientClosed)) => return stream.close(false).await,
+        Ok(Err(Ending::Lost)) => return,
+        Err(_) => {
+            let error = StreamError::with_text(StreamErrorCondition::ConnectionTimeout, "no resource bound in time");
+            return stream.fail(&error, ns::CLIENT, &domain).await;
+        }
+    };
+    let Bound { full, handle, queue, kill } = bound;
+    tracing::info!(jid = %full, peer = %stream.peer(), "session bound");
+    let mut session = Session { server: &server, full: full.clone(), stream, queue, kill, ping_outstanding: None };
+    let ending = session.serve().await;
+    server.sessions.unbind(&full, handle.id());
+    let Session { stream, .. } = session;
+    match ending {
+        Ending::Error(error) => {
+            tracing::info!(jid = %full, error = %error, "session closed with a stream error");
+            stream.fail(&error, ns::CLIENT, &domain).await
+        }
+        Ending::ClientClosed => {
+            tracing::info!(jid = %full, "session closed by the client");
+            stream.close(false).await
+        }
+        Ending::Lost => tracing::info!(jid = %full, "connection lost"),
+    }
+}
+
+/// Counts a running session task until it ends, however it ends.
+struct LiveGuard<'a>(&'a Server);
+
+impl Drop for LiveGuard<'_> {
+    fn drop(&mut self) {
+        self.0.live_sessions.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// How a session ends.
+enum Ending {
+    /// Send this stream error, then close.
+    Error(StreamError),
+    /// The client sent `</stream:stream>`: answer with ours.
+    ClientClosed,
+    /// The connection is gone.
+    Lost,
+}
+
+impl From<ReadError> for Ending {
+    fn from(e: ReadError) -> Self {
+        match e {
+            ReadError::Eof | ReadError::Io(_) => Ending::Lost,
+            other => other.stream_error().map(Ending::Error).unwrap_or(Ending::Lost),
+        }
+    }
+}
+
+struct Bound {
+    full: Jid,
+    handle: SessionHandle,
+    queue: mpsc::Receiver<Outbound>,
+    kill: Arc<KillSwitch>,
+}
+
+/// Waits for the bind request, answering anything else as RFC 6120 §7 asks.
+async fn bind(server: &Server, stream: &mut XmppStream, account: &Jid) -> Result<Bound, Ending> {
+    loop {
+        let el = match stream.next_event().await? {
+            StreamEvent::Stanza(el) => el,
+            StreamEvent::Close => return Err(Ending::ClientClosed),
+            StreamEvent::Open(_) => return Err(Ending::Error(StreamError::new(StreamErrorCondition::BadFormat))),
+        };
+        let is_bind = el.is("iq", ns::CLIENT)
+            && el.attr("type") == Some("set")
+            && el.elements().count() == 1
+            && el.get_child("bind", ns::BIND).is_some();
+        if !is_bind {
+            // §7.1: no stanzas before a resource is bound.
+            return Err(Ending::Error(StreamError::with_text(
+                StreamErrorCondition::NotAuthorized,
+                "bind a resource first",
+            )));
+        }
+        let request = el.get_child("bind", ns::BIND).expect("checked above");
+        let resource = match request.get_child("resource", ns::BIND).map(|r| r.text()) {
+            Some(r) if !r.trim().is_empty() => match resourceprep(&r) {
+                Ok(r) => r,
+                Err(_) => {
+                    // §7.7.2.1: a resource that cannot be prepared is `bad-request`.
+                    send_error(stream, &el, StanzaErrorCondition::BadRequest).await?;
+                    continue;
+                }
+            },
+            // §7.6: the server generates a resource when the client asks it to.
+            _ => format!("wx-{}", &new_stream_id()[..12]),
+        };
+        let Ok(full) = account.with_resource(&resource) else {
+            send_error(stream, &el, StanzaErrorCondition::BadRequest).await?;
+            continue;
+        };
+        let (handle, queue, kill) = SessionHandle::new(server.settings.session_queue_len);
+        if let Some(replaced) = server.sessions.bind(&full, handle.clone()) {
+            // §7.7.2.2: the new session wins; the old one is closed with `conflict`.
+            replaced.kill(StreamError::with_text(StreamErrorCondition::Conflict, "replaced by a new connection"));
+        }
+        let mut el = el;
+        el.remove_attr("to");
+        let reply = iq_result(
+            &el,
+            Some(
+                Element::new("bind", ns::BIND)
+                    .with_child(Element::new("jid", ns::BIND).with_text(full.to_string())),
+            ),
+        );
+        stream.send(&reply.to_bytes(ns::CLIENT)).await.map_err(|_| Ending::Lost)?;
+        return Ok(Bound { full, handle, queue, kill });
+    }
+}
+
+async fn send_error(stream: &mut XmppStream, request: &Element, condition: StanzaErrorCondition) -> Result<(), Ending> {
+    if let Some(reply) = StanzaError::new(condition).reply_to(request) {
+        stream.send(&reply.to_bytes(ns::CLIENT)).await.map_err(|_| Ending::Lost)?;
+    }
+    Ok(())
+}
+
+struct Session<'a> {
+    server: &'a Server,
+    full: Jid,
+    stream: XmppStream,
+    queue: mpsc::Receiver<Outbound>,
+    kill: Arc<KillSwitch>,
+    /// When the server's keepalive ping was sent, if unanswered.
+    ping_outstanding: Option<Instant>,
+}
+
+impl Session<'_> {
+    async fn serve(&mut self) -> Ending {
+        let settings = &self.server.settings;
+        loop {
+            let deadline = match self.ping_outstanding {
+                Some(sent) => sent + settings.ping_timeout,
+                None => self.stream.last_read() + settings.idle_timeout,
+            };
+            tokio::select! {
+                reason = self.kill.killed() => return Ending::Error(reason),
+                event = self.stream.next_event() => {
+                    self.ping_outstanding = None;
+                    match event {
+                        Ok(StreamEvent::Stanza(el)) => {
+                            if let Err(ending) = self.from_client(el).await {
+                                return ending;
+                            }
+                        }
+                        Ok(StreamEvent::Close) => return Ending::ClientClosed,
+                        Ok(StreamEvent::Open(_)) => {
+                            return Ending::Error(StreamError::with_text(StreamErrorCondition::BadFormat, "unexpected stream header"));
+                        }
+                        Err(e) => return e.into(),
+                    }
+                }
+                Some(out) = self.queue.recv() => {
+                    if self.write_batch(out).await.is_err() {
+                        return Ending::Lost;
+                    }
+                }
+                _ = tokio::time::sleep_until(deadline) => {
+                    if let Err(ending) = self.keepalive().await {
+                        return ending;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Writes `first` and whatever else is already queued, then flushes once.
+    async fn write_batch(&mut self, first: Outbound) -> std::io::Result<()> {
+        let mut buf = Vec::with_capacity(1024);
+        let Outbound::Stanza(el) = first;
+        el.write_to(&mut buf, ns::CLIENT);
+        for _ in 1..WRITE_BATCH {
+            match self.queue.try_recv() {
+                Ok(Outbound::Stanza(el)) => el.write_to(&mut buf, ns::CLIENT),
+                Err(_) => break,
+            }
+        }
+        self.stream.send(&buf).await
+    }
+
+    /// The client has been silent for `idle_timeout`: ping it once (whitespace
+    /// alone would not prove the client is alive, only that TCP accepts bytes);
+    /// if it stays silent for `ping_timeout` too, it is dead.
+    async fn keepalive(&mut self) -> Result<(), Ending> {
+        if self.ping_outstanding.is_some() {
+            return Err(Ending::Error(StreamError::with_text(
+                StreamErrorCondition::ConnectionTimeout,
+                "no response to ping",
+            )));
+        }
+        let ping = Element::new("iq", ns::CLIENT)
+            .with_attr("type", "get")
+            .with_attr("id", format!("wx-ping-{}", &new_stream_id()[..8]))
+            .with_attr("from", self.full.domain())
+            .with_attr("to", self.full.to_string())
+            .with_child(Element::new("ping", ns::PING));
+        self.stream.send(&ping.to_bytes(ns::CLIENT)).await.map_err(|_| Ending::Lost)?;
+        self.ping_outstanding = Some(Instant::now());
+        Ok(())
+    }
+
+    /// A stanza from the client: check and stamp `from`, then route it.
+    async fn from_client(&mut self, mut el: Element) -> Result<(), Ending> {
+        let is_stanza = el.ns == ns::CLIENT && matches!(el.name.as_str(), "message" | "presence" | "iq");
+        if !is_stanza {
+            // RFC 6120 §4.9.3.21: a first-level element we do not understand.
+            return Err(Ending::Error(StreamError::with_text(
+                StreamErrorCondition::UnsupportedStanzaType,
+                format!("unsupported element {{{}}}{}", el.ns, el.name),
+            )));
+        }
+        // RFC 6120 §8.1.2.1: the server stamps `from` with the full JID; a client
+        // may only claim its own full or bare JID, anything else is `invalid-from`.
+        if let Some(claimed) = el.attr("from") {
+            let ok = Jid::parse(claimed).is_ok_and(|j| j == self.full || j == self.full.bare());
+            if !ok {
+                return Err(Ending::Error(StreamError::with_text(
+                    StreamErrorCondition::InvalidFrom,
+                    "'from' does not match the session's JID",
+                )));
+            }
+        }
+        el.set_attr("from", self.full.to_string());
+        self.server.route_from_client(&self.full, el).await;
+        Ok(())
+    }
+}
+
+/// Closes every bound session with `system-shutdown` and waits (up to
+/// `grace`) for their tasks to finish sending it.
+pub async fn shutdown_all(server: &Server, grace: Duration) {
+    for (_, handle) in server.sessions.all() {
+        handle.kill(StreamError::new(StreamErrorCondition::SystemShutdown));
+    }
+    let deadline = Instant::now() + grace;
+    while server.live_sessions.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

@@ -1,0 +1,223 @@
+//! [`StreamReader`]: incremental reading of an XMPP XML stream.
+
+use rxml::error::EndOrError;
+use rxml::{Options, Parse, RawParser, WithOptions};
+
+use crate::builder::{Builder, Step};
+use crate::element::Element;
+use crate::error::XmlError;
+use crate::is_xml_whitespace;
+use crate::limits::Limits;
+
+/// The opening `<stream:stream>` tag (RFC 6120 §4.7).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamHeader {
+    /// Local name of the root; always `"stream"` once reported.
+    pub name: String,
+    /// Namespace of the root; always `http://etherx.jabber.org/streams`
+    /// once reported.
+    pub ns: String,
+    /// The default namespace declared on the root (`xmlns='jabber:client'`),
+    /// i.e. the content namespace. `None` if not declared or declared empty.
+    /// Checking it is up to the caller (RFC 6120 §4.8.2).
+    pub default_ns: Option<String>,
+    /// `to`, `from`, `id`, `version`, `xml:lang`, … keyed like
+    /// [`Element::attrs`]; namespace declarations are not included.
+    pub attrs: Vec<(String, String)>,
+}
+
+impl StreamHeader {
+    /// The value of a header attribute (key convention of [`Element`]).
+    pub fn attr(&self, name: &str) -> Option<&str> {
+        self.attrs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// What the reader produces.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StreamEvent {
+    /// The stream header was read.
+    Open(StreamHeader),
+    /// A complete top-level child of the stream: a stanza, or a nonza such
+    /// as `<stream:features/>` or `<starttls/>`.
+    Stanza(Element),
+    /// `</stream:stream>` was read. Anything after it is ignored.
+    Close,
+}
+
+/// Incremental reader of one XML stream.
+///
+/// Feed bytes as they arrive (split anywhere, even inside a UTF-8
+/// sequence) and pull events until [`next_event`](Self::next_event)
+/// returns `Ok(None)`. Bytes are only buffered until the next call to
+/// `next_event`, so draining events after every `feed` keeps memory bounded
+/// by the read size plus one stanza. After an error the reader is poisoned:
+/// it keeps returning that error.
+#[derive(Debug)]
+pub struct StreamReader {
+    limits: Limits,
+    parser: RawParser,
+    builder: Builder,
+    /// Fed bytes; `buf[pos..]` has not been given to the parser yet.
+    buf: Vec<u8>,
+    pos: usize,
+    /// Bytes the parser consumed since the last unit boundary (end of the
+    /// header, of a stanza, or of whitespace between stanzas).
+    unit_consumed: usize,
+    /// The part of `unit_consumed` that rxml has already attributed to
+    /// events (rxml's event metrics are exact). The difference is what rxml
+    /// holds internally, i.e. the start of the next unit.
+    unit_reported: usize,
+    poison: Option<XmlError>,
+}
+
+impl StreamReader {
+    /// A reader expecting an XML declaration (optional) and stream header.
+    pub fn new(limits: Limits) -> StreamReader {
+        StreamReader {
+            parser: new_parser(&limits),
+            builder: Builder::new(limits.clone()),
+            limits,
+            buf: Vec::new(),
+            pos: 0,
+            unit_consumed: 0,
+            unit_reported: 0,
+            poison: None,
+        }
+    }
+
+    /// Append received bytes. Nothing is parsed until
+    /// [`next_event`](Self::next_event). Ignored once poisoned or closed.
+    pub fn feed(&mut self, data: &[u8]) {
+        if self.poison.is_some() || self.builder.is_closed() {
+            return;
+        }
+        // Compact so the buffer only ever holds unparsed bytes.
+        self.buf.drain(..self.pos);
+        self.pos = 0;
+        self.buf.extend_from_slice(data);
+    }
+
+    /// The next event, `Ok(None)` if more bytes are needed (or the stream
+    /// was closed). Whitespace between stanzas produces no event.
+    pub fn next_event(&mut self) -> Result<Option<StreamEvent>, XmlError> {
+        if let Some(e) = &self.poison {
+            return Err(e.clone());
+        }
+        let result = self.advance();
+        if let Err(e) = &result {
+            self.poison = Some(e.clone());
+            self.buf = Vec::new();
+            self.pos = 0;
+        }
+        result
+    }
+
+    /// Stream restart (RFC 6120 §4.3.3: after STARTTLS and after SASL
+    /// success): discard all parser state, including any poison, and
+    /// expect a new XML declaration (optional) and stream header. Bytes fed
+    /// but not yet turned into events are dropped, since they belong to the
+    /// old stream (or, for STARTTLS, to no XML stream at all).
+    pub fn reset(&mut self) {
+        *self = StreamReader::new(self.limits.clone());
+    }
+
+    /// The limits this reader enforces.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    fn advance(&mut self) -> Result<Option<StreamEvent>, XmlError> {
+        loop {
+            if self.builder.is_closed() {
+                self.buf.clear();
+                self.pos = 0;
+                return Ok(None);
+            }
+            self.skip_keepalives();
+
+            // Never hand rxml more than one byte beyond the unit budget, so
+            // an oversized stanza is caught as soon as it crosses the limit
+            // rather than after rxml swallowed a large chunk of it.
+            let budget = self.limits.max_stanza_bytes - self.unit_consumed;
+            let end = self.buf.len().min(self.pos + budget.saturating_add(1));
+            let mut input = &self.buf[self.pos..end];
+            let offered = input.len();
+            let result = self.parser.parse(&mut input, false);
+            let consumed = offered - input.len();
+            self.pos += consumed;
+            self.unit_consumed += consumed;
+
+            let step = match result {
+                Ok(Some(event)) => {
+                    self.unit_reported += event.metrics().len();
+                    self.builder.process(event)?
+                }
+                // rxml consumed everything it was offered.
+                Err(EndOrError::NeedMoreData) => {
+                    self.check_unit_size()?;
+                    if self.pos == self.buf.len() {
+                        return Ok(None);
+                    }
+                    if consumed == 0 {
+                        // Cannot happen with rxml 0.14; never spin forever.
+                        return Err(XmlError::NotWellFormed("parser stalled".to_owned()));
+                    }
+                    continue;
+                }
+                Err(EndOrError::Error(e)) => return Err(e.into()),
+                // End of document; only reported with `at_eof`, which we
+                // never pass, since an XML stream has no natural end.
+                Ok(None) => return Ok(None),
+            };
+            if !matches!(step, Step::Continue) {
+                self.unit_consumed -= self.unit_reported.min(self.unit_consumed);
+                self.unit_reported = 0;
+            }
+            self.check_unit_size()?;
+            if let Step::Event(event) = step {
+                return Ok(Some(event));
+            }
+        }
+    }
+
+    /// Drop whitespace between stanzas without handing it to rxml.
+    ///
+    /// Only done when rxml holds no unreported bytes, i.e. sits exactly at
+    /// a markup boundary in the root's content, where whitespace is
+    /// insignificant for us. This makes keepalives (RFC 6120 §4.6.1) free
+    /// and keeps them out of the next stanza's byte count; rxml would
+    /// otherwise buffer them as text until the next `<`.
+    fn skip_keepalives(&mut self) {
+        if self.unit_consumed == 0 && self.builder.between_stanzas() {
+            let skip = self.buf[self.pos..]
+                .iter()
+                .take_while(|b| is_xml_whitespace(**b))
+                .count();
+            self.pos += skip;
+        }
+    }
+
+    fn check_unit_size(&self) -> Result<(), XmlError> {
+        if self.unit_consumed > self.limits.max_stanza_bytes {
+            return Err(XmlError::PolicyViolation(format!(
+                "stanza or stream header larger than {} bytes",
+                self.limits.max_stanza_bytes
+            )));
+        }
+        Ok(())
+    }
+}
+
+fn new_parser(limits: &Limits) -> RawParser {
+    let mut options = Options::default();
+    // rxml rejects longer names and attribute values itself, before
+    // buffering them; the builder applies the exact limit. The floor keeps
+    // rxml's text chunks (also sized by this) reasonably large, and the
+    // slack keeps rxml from being stricter than the builder.
+    options.max_token_length = limits.max_attribute_bytes.saturating_add(16).max(1024);
+    RawParser::with_options(options)
+}
