@@ -26,6 +26,10 @@ const LABEL_SEPARATORS: [char; 4] = ['.', '\u{3002}', '\u{FF0E}', '\u{FF61}'];
 ///    which decodes `xn--` A-labels to U-labels and rejects characters such
 ///    as `@`, `/`, `_` or spaces. Empty labels are rejected.
 ///
+/// The result must be a fixed point of this function, so an A-label whose
+/// U-label Nameprep would change (IDNA2008 `xn--zca` = `ß`, which IDNA2003
+/// maps to `ss`) is rejected rather than silently renamed.
+///
 /// The result is 1..=1023 bytes long. Despite the name (kept for symmetry
 /// with [`crate::nodeprep`] and [`crate::resourceprep`]) this is more than
 /// the RFC 3491 profile: `nameprep(x) == Jid::domain_jid(x)?.domain()`.

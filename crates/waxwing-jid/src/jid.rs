@@ -66,7 +66,11 @@ impl Jid {
         let domain = nameprep(domain)?;
         let node = node.map(nodeprep).transpose()?;
         let resource = resource.map(resourceprep).transpose()?;
-        Ok(Jid::from_prepared(node.as_deref(), &domain, resource.as_deref()))
+        Ok(Jid::from_prepared(
+            node.as_deref(),
+            &domain,
+            resource.as_deref(),
+        ))
     }
 
     /// A JID consisting of just a (prepared) domain, e.g. a server or
@@ -138,7 +142,11 @@ impl Jid {
     /// replacing any existing resource.
     pub fn with_resource(&self, resource: &str) -> Result<Jid, JidError> {
         let resource = resourceprep(resource)?;
-        Ok(Jid::from_prepared(self.node(), self.domain(), Some(&resource)))
+        Ok(Jid::from_prepared(
+            self.node(),
+            self.domain(),
+            Some(&resource),
+        ))
     }
 
     /// The canonical string form, as also given by `Display`.

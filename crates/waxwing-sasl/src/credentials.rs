@@ -50,7 +50,12 @@ impl ScramCredentials {
         }
         let password = saslprep(password)?;
         let salted_password = hi(hash, password.as_bytes(), salt, iterations);
-        Ok(Self::from_salted_password(hash, salt.to_vec(), iterations, &salted_password))
+        Ok(Self::from_salted_password(
+            hash,
+            salt.to_vec(),
+            iterations,
+            &salted_password,
+        ))
     }
 
     /// Like [`derive`](Self::derive) with a fresh 16-byte random salt.

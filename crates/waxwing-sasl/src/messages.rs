@@ -104,7 +104,10 @@ pub(crate) fn parse_server_first(msg: &str) -> Result<ServerFirst<'_>, SaslError
         return Err(MALFORMED);
     }
     let nonce = parse_nonce(first)?;
-    let salt = attrs.next().ok_or(MALFORMED).and_then(|a| parse_base64(a, 's'))?;
+    let salt = attrs
+        .next()
+        .ok_or(MALFORMED)
+        .and_then(|a| parse_base64(a, 's'))?;
     let iterations = attrs
         .next()
         .ok_or(MALFORMED)
@@ -115,7 +118,11 @@ pub(crate) fn parse_server_first(msg: &str) -> Result<ServerFirst<'_>, SaslError
         return Err(MALFORMED);
     }
     check_extensions(attrs)?;
-    Ok(ServerFirst { nonce, salt, iterations })
+    Ok(ServerFirst {
+        nonce,
+        salt,
+        iterations,
+    })
 }
 
 /// A parsed client-final-message.
@@ -143,10 +150,18 @@ pub(crate) fn parse_client_final(msg: &str) -> Result<ClientFinal<'_>, SaslError
     let proof = parse_base64(proof, 'p')?;
 
     let mut attrs = without_proof.split(',');
-    let channel_binding = attrs.next().ok_or(MALFORMED).and_then(|a| parse_base64(a, 'c'))?;
+    let channel_binding = attrs
+        .next()
+        .ok_or(MALFORMED)
+        .and_then(|a| parse_base64(a, 'c'))?;
     let nonce = parse_nonce(attrs.next())?;
     check_extensions(attrs)?;
-    Ok(ClientFinal { channel_binding, nonce, proof, without_proof })
+    Ok(ClientFinal {
+        channel_binding,
+        nonce,
+        proof,
+        without_proof,
+    })
 }
 
 /// Parses a server-final-message: `Ok(verifier)` for `v=`, `Err` for
@@ -200,7 +215,10 @@ fn check_extensions<'a>(attrs: impl Iterator<Item = &'a str>) -> Result<(), Sasl
 
 /// RFC 5056 channel-binding type names: `1*(ALPHA / DIGIT / "." / "-")`.
 fn is_cb_name(name: &str) -> bool {
-    !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
 }
 
 /// Decodes a `saslname`: `=2C` → `,`, `=3D` → `=`; any other `=` is an

@@ -2,7 +2,9 @@
 //! channel binding for the -PLUS variants).
 
 use crate::credentials::ScramCredentials;
-use crate::crypto::{b64_encode, ct_eq, hash, hmac, process_secret, random_bytes, random_nonce, xor};
+use crate::crypto::{
+    b64_encode, ct_eq, hash, hmac, process_secret, random_bytes, random_nonce, xor,
+};
 use crate::messages::{self, CbFlag};
 use crate::{DEFAULT_ITERATIONS, HashAlg, SaslError, saslprep};
 
@@ -92,6 +94,24 @@ struct Challenge {
     user_exists: bool,
 }
 
+/// Shows the mechanism and progress, never nonces or keys.
+impl std::fmt::Debug for ScramServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = match self.state {
+            State::Start => "awaiting client-first",
+            State::GotClientFirst(_) => "awaiting credentials",
+            State::SentServerFirst(_) => "awaiting client-final",
+            State::Finished => "finished",
+        };
+        f.debug_struct("ScramServer")
+            .field("hash", &self.hash)
+            .field("plus", &self.plus)
+            .field("channel_binding_type", &self.cb_type)
+            .field("state", &state)
+            .finish_non_exhaustive()
+    }
+}
+
 impl ScramServer {
     /// Starts an exchange for SCRAM-`hash` (`-PLUS` if `plus`).
     ///
@@ -99,7 +119,12 @@ impl ScramServer {
     /// client sending GS2 flag `y` then is the victim of a downgrade attack,
     /// so authentication fails (RFC 5802 §6). `cb` is what the TLS layer
     /// can bind to.
-    pub fn new(hash: HashAlg, plus: bool, plus_advertised: bool, cb: ChannelBindingData) -> ScramServer {
+    pub fn new(
+        hash: HashAlg,
+        plus: bool,
+        plus_advertised: bool,
+        cb: ChannelBindingData,
+    ) -> ScramServer {
         ScramServer {
             hash,
             plus,
@@ -131,6 +156,8 @@ impl ScramServer {
     /// `saslname` escape, a user name that fails SASLprep, or any other
     /// syntax error is [`SaslError::MalformedRequest`].
     pub fn handle_client_first(&mut self, msg: &[u8]) -> Result<ClientFirst, SaslError> {
+        // Taking the state leaves `Finished` behind, so every early return
+        // below ends the exchange; only success installs the next state.
         let State::Start = std::mem::replace(&mut self.state, State::Finished) else {
             return Err(SaslError::MalformedRequest);
         };
@@ -163,7 +190,10 @@ impl ScramServer {
             client_nonce: parsed.nonce.to_owned(),
             bare: parsed.bare.to_owned(),
         });
-        Ok(ClientFirst { username, authzid: parsed.authzid })
+        Ok(ClientFirst {
+            username,
+            authzid: parsed.authzid,
+        })
     }
 
     /// Builds the server-first-message `r=<client+server nonce>,s=<salt>,i=<count>`.
@@ -179,7 +209,9 @@ impl ScramServer {
     ///
     /// Called out of order, it returns an empty message and the exchange fails.
     pub fn server_first(&mut self, creds: Option<&ScramCredentials>) -> Vec<u8> {
-        let State::GotClientFirst(client_first) = std::mem::replace(&mut self.state, State::Finished) else {
+        let State::GotClientFirst(client_first) =
+            std::mem::replace(&mut self.state, State::Finished)
+        else {
             return Vec::new();
         };
         let (creds, user_exists) = match creds {
@@ -229,7 +261,8 @@ impl ScramServer {
     /// (constant-time). Any mismatch is [`SaslError::NotAuthorized`];
     /// syntax errors are [`SaslError::MalformedRequest`].
     pub fn handle_client_final(&mut self, msg: &[u8]) -> Result<Vec<u8>, SaslError> {
-        let State::SentServerFirst(challenge) = std::mem::replace(&mut self.state, State::Finished) else {
+        let State::SentServerFirst(challenge) = std::mem::replace(&mut self.state, State::Finished)
+        else {
             return Err(SaslError::MalformedRequest);
         };
         let msg = std::str::from_utf8(msg).map_err(|_| SaslError::MalformedRequest)?;

@@ -58,7 +58,11 @@ fn flag_y_is_a_downgrade_only_if_plus_was_advertised() {
 fn flag_p_requires_a_plus_mechanism() {
     let header = "p=tls-exporter,,";
     assert_eq!(
-        exchange(client(header, Some(("tls-exporter", 7))), server(false, true)).err(),
+        exchange(
+            client(header, Some(("tls-exporter", 7))),
+            server(false, true)
+        )
+        .err(),
         Some(SaslError::MalformedRequest)
     );
 }
@@ -70,7 +74,9 @@ fn authzid_is_decoded_and_part_of_the_binding() {
     let first = server.handle_client_first(&c.client_first()).unwrap();
     assert_eq!(first.authzid.as_deref(), Some("admin,x@example.com"));
     let creds = ScramCredentials::derive(HashAlg::Sha256, "pencil", b"salt", ITERATIONS).unwrap();
-    let client_final = c.handle_server_first(&server.server_first(Some(&creds))).unwrap();
+    let client_final = c
+        .handle_server_first(&server.server_first(Some(&creds)))
+        .unwrap();
     assert!(server.handle_client_final(&client_final).is_ok());
 }
 
@@ -88,6 +94,9 @@ fn c_must_repeat_the_exact_gs2_header() {
     liar.client_first();
     let client_final = liar.handle_server_first(&server_first).unwrap();
     assert!(client_final.starts_with(b"c=eSws,"));
-    assert_eq!(server.handle_client_final(&client_final), Err(SaslError::NotAuthorized));
+    assert_eq!(
+        server.handle_client_final(&client_final),
+        Err(SaslError::NotAuthorized)
+    );
     assert!(honest.handle_server_first(&server_first).is_ok());
 }

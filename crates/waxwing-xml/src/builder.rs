@@ -8,7 +8,7 @@ use crate::error::XmlError;
 use crate::limits::Limits;
 use crate::namespaces::Scopes;
 use crate::reader::{StreamEvent, StreamHeader};
-use crate::{NS_STREAMS, is_xml_whitespace};
+use crate::{NS_STREAMS, NS_XMLNS, is_xml_whitespace};
 
 /// What processing one raw event produced.
 #[derive(Debug)]
@@ -171,6 +171,13 @@ impl Builder {
                 None if local == "xmlns" => declarations.push((None, value)),
                 _ => plain.push((prefix, local, value)),
             }
+        }
+        // Namespaces in XML 1.0 §3: nothing may be bound to the xmlns
+        // namespace name. (rxml checks the corresponding rules for `xml`.)
+        if declarations.iter().any(|(_, uri)| uri == NS_XMLNS) {
+            return Err(XmlError::BadNamespacePrefix(format!(
+                "'{NS_XMLNS}' cannot be bound"
+            )));
         }
         let default_ns = declarations
             .iter()

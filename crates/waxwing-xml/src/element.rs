@@ -171,7 +171,9 @@ mod tests {
             .unwrap()
             .set_attr("xml:lang", "en");
         assert_eq!(
-            e.get_child("body", "jabber:client").unwrap().attr("xml:lang"),
+            e.get_child("body", "jabber:client")
+                .unwrap()
+                .attr("xml:lang"),
             Some("en")
         );
         assert_eq!(e.remove_attr("type"), Some("chat".into()));

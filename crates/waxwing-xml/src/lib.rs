@@ -47,6 +47,9 @@ pub const NS_STREAMS: &str = "http://etherx.jabber.org/streams";
 /// The namespace bound to the `xml` prefix (used by `xml:lang`).
 pub const NS_XML: &str = "http://www.w3.org/XML/1998/namespace";
 
+/// The namespace of `xmlns` declarations; it can never be bound.
+const NS_XMLNS: &str = "http://www.w3.org/2000/xmlns/";
+
 /// XML 1.0 §2.3 `S`: space, tab, CR, LF.
 fn is_xml_whitespace(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\r' | b'\n')

@@ -19,7 +19,9 @@ pub struct Limits {
     /// the same to process). Default 64.
     pub max_attributes: usize,
     /// Bytes of one attribute value (after reference expansion), and of one
-    /// element or attribute name. Default 8 KiB.
+    /// element or attribute name. Default 8 KiB. Values above about 1 MiB
+    /// act as about 1 MiB: the parser preallocates a buffer of this size
+    /// per reader, so it is capped there.
     pub max_attribute_bytes: usize,
 }
 

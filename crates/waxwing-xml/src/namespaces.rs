@@ -79,7 +79,10 @@ mod tests {
     fn scoping() {
         let mut s = Scopes::default();
         assert_eq!(s.resolve(None).unwrap(), "");
-        s.push([(None, "jabber:client".into()), (Some("stream".into()), "s".into())]);
+        s.push([
+            (None, "jabber:client".into()),
+            (Some("stream".into()), "s".into()),
+        ]);
         s.push([(Some("p".into()), "urn:p".into()), (None, "".into())]);
         assert_eq!(s.resolve(None).unwrap(), "");
         assert_eq!(s.resolve(Some("p")).unwrap(), "urn:p");

@@ -143,8 +143,9 @@ impl StreamReader {
             // an oversized stanza is caught as soon as it crosses the limit
             // rather than after rxml swallowed a large chunk of it.
             let budget = self.limits.max_stanza_bytes - self.unit_consumed;
-            let end = self.buf.len().min(self.pos + budget.saturating_add(1));
-            let mut input = &self.buf[self.pos..end];
+            let available = self.buf.len() - self.pos;
+            let offer = available.min(budget.saturating_add(1));
+            let mut input = &self.buf[self.pos..self.pos + offer];
             let offered = input.len();
             let result = self.parser.parse(&mut input, false);
             let consumed = offered - input.len();
@@ -160,6 +161,7 @@ impl StreamReader {
                 Err(EndOrError::NeedMoreData) => {
                     self.check_unit_size()?;
                     if self.pos == self.buf.len() {
+                        self.release_buffer();
                         return Ok(None);
                     }
                     if consumed == 0 {
@@ -182,6 +184,14 @@ impl StreamReader {
                 return Ok(Some(event));
             }
         }
+    }
+
+    /// Empty the (fully consumed) input buffer, and give back memory that
+    /// one unusually large `feed` made it grow to.
+    fn release_buffer(&mut self) {
+        self.buf.clear();
+        self.pos = 0;
+        self.buf.shrink_to(RETAINED_BUFFER_CAPACITY);
     }
 
     /// Drop whitespace between stanzas without handing it to rxml.
@@ -212,12 +222,57 @@ impl StreamReader {
     }
 }
 
+/// Input buffer capacity kept across reads (a typical socket read size).
+const RETAINED_BUFFER_CAPACITY: usize = 64 * 1024;
+
 fn new_parser(limits: &Limits) -> RawParser {
-    let mut options = Options::default();
-    // rxml rejects longer names and attribute values itself, before
-    // buffering them; the builder applies the exact limit. The floor keeps
-    // rxml's text chunks (also sized by this) reasonably large, and the
-    // slack keeps rxml from being stricter than the builder.
-    options.max_token_length = limits.max_attribute_bytes.saturating_add(16).max(1024);
-    RawParser::with_options(options)
+    RawParser::with_options(Options {
+        max_token_length: rxml_token_length(limits),
+        ..Options::default()
+    })
+}
+
+/// rxml's `max_token_length` for our limits.
+///
+/// rxml rejects longer names and attribute values while lexing, before
+/// buffering them; the builder then applies the exact limit, so rxml must
+/// never be the stricter one (hence the slack). The floor keeps rxml's text
+/// chunks (sized by the same option) reasonably large. The cap exists
+/// because rxml preallocates a buffer of this size per parser.
+fn rxml_token_length(limits: &Limits) -> usize {
+    limits
+        .max_attribute_bytes
+        .saturating_add(16)
+        .clamp(1024, MAX_RXML_TOKEN_LENGTH)
+}
+
+/// See [`rxml_token_length`]; also documented on [`Limits`].
+const MAX_RXML_TOKEN_LENGTH: usize = 1024 * 1024;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reader_can_move_between_threads() {
+        fn assert_send<T: Send + 'static>() {}
+        assert_send::<StreamReader>();
+        assert_send::<StreamEvent>();
+        assert_send::<XmlError>();
+    }
+
+    #[test]
+    fn buffer_is_released_after_a_large_feed() {
+        let mut reader = StreamReader::new(Limits::default());
+        reader.feed(b"<stream:stream xmlns:stream='http://etherx.jabber.org/streams'>");
+        let mut big = b"<a>".to_vec();
+        big.resize(200 * 1024, b'x');
+        reader.feed(&big);
+        assert!(matches!(
+            reader.next_event(),
+            Ok(Some(StreamEvent::Open(_)))
+        ));
+        assert_eq!(reader.next_event(), Ok(None));
+        assert!(reader.buf.capacity() <= RETAINED_BUFFER_CAPACITY);
+    }
 }

@@ -17,14 +17,11 @@ use std::fmt;
 use std::io::Write as _;
 
 use crate::element::{Element, Node};
-use crate::{NS_STREAMS, NS_XML};
+use crate::{NS_STREAMS, NS_XML, NS_XMLNS};
 
 /// Replacement for characters that cannot be represented in XML 1.0
 /// (U+FFFD REPLACEMENT CHARACTER, UTF-8 encoded).
 const REPLACEMENT: &[u8] = "\u{FFFD}".as_bytes();
-
-/// Namespace URI reserved for `xmlns` declarations; it can never be bound.
-const NS_XMLNS: &str = "http://www.w3.org/2000/xmlns/";
 
 impl Element {
     /// Serialise into `out`.
@@ -251,7 +248,10 @@ mod tests {
     #[test]
     fn replaces_unrepresentable_chars() {
         assert_eq!(esc("a\u{1}b\u{0}", false), "a\u{FFFD}b\u{FFFD}");
-        assert_eq!(esc("\u{FFFE}\u{FFFF}\u{FFFD}\u{FFEF}", true), "\u{FFFD}\u{FFFD}\u{FFFD}\u{FFEF}");
+        assert_eq!(
+            esc("\u{FFFE}\u{FFFF}\u{FFFD}\u{FFEF}", true),
+            "\u{FFFD}\u{FFFD}\u{FFFD}\u{FFEF}"
+        );
     }
 
     #[test]

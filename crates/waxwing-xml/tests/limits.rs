@@ -55,7 +55,8 @@ fn keepalives_do_not_count_towards_the_next_stanza() {
 #[test]
 fn accounting_does_not_drift_over_a_long_stream() {
     // A drift of even one byte per stanza would trip this limit.
-    let stanza = "<message to='a'>\r\n <body a = \"&amp;\">x&#x41;<![CDATA[y]]></body >\t</message\n>";
+    let stanza =
+        "<message to='a'>\r\n <body a = \"&amp;\">x&#x41;<![CDATA[y]]></body >\t</message\n>";
     let l = limits(|l| l.max_stanza_bytes = HEADER.len().max(stanza.len()));
     let mut reader = StreamReader::new(l);
     let mut chunks = vec![HEADER.as_bytes()];
@@ -79,7 +80,10 @@ fn oversized_stanza_is_rejected_before_it_is_complete() {
         }
     };
     assert_eq!(err.condition(), "policy-violation");
-    assert!(fed <= 256 * 1024 + chunk.len(), "rejected within one read of the limit");
+    assert!(
+        fed <= 256 * 1024 + chunk.len(),
+        "rejected within one read of the limit"
+    );
 }
 
 #[test]
@@ -96,14 +100,16 @@ fn oversized_header_is_rejected() {
         "<?xml version='1.0'?><stream:stream xmlns:stream='http://etherx.jabber.org/streams' id='{}'>",
         "x".repeat(50)
     );
-    assert_eq!(error_with(l, header.as_bytes()).condition(), "policy-violation");
+    assert_eq!(
+        error_with(l, header.as_bytes()).condition(),
+        "policy-violation"
+    );
 }
 
 #[test]
 fn depth() {
-    let nested = |depth: usize| {
-        in_stream(&format!("{}{}", "<a>".repeat(depth), "</a>".repeat(depth)))
-    };
+    let nested =
+        |depth: usize| in_stream(&format!("{}{}", "<a>".repeat(depth), "</a>".repeat(depth)));
     let l = limits(|l| l.max_depth = 4);
     assert_eq!(stanzas(read_with(l.clone(), &nested(4)).unwrap()).len(), 1);
     assert_eq!(error_with(l, &nested(5)).condition(), "policy-violation");
@@ -131,13 +137,23 @@ fn attribute_count_includes_namespace_declarations() {
 fn attribute_value_and_name_size() {
     let with_value = |n: usize| in_stream(&format!("<message a='{}'/>", "v".repeat(n)));
     assert!(read(&with_value(8 * 1024)).is_ok());
-    assert_eq!(error_of(&with_value(8 * 1024 + 1)).condition(), "policy-violation");
+    assert_eq!(
+        error_of(&with_value(8 * 1024 + 1)).condition(),
+        "policy-violation"
+    );
     // Far beyond the limit: rxml stops it while lexing.
-    assert_eq!(error_of(&with_value(100_000)).condition(), "policy-violation");
+    assert_eq!(
+        error_of(&with_value(100_000)).condition(),
+        "policy-violation"
+    );
 
     // The header's longest value, the streams namespace URI, has 32 bytes.
     let l = limits(|l| l.max_attribute_bytes = 40);
-    let ok = in_stream(&format!("<message a='{}' {}='1'/>", "v".repeat(40), "n".repeat(40)));
+    let ok = in_stream(&format!(
+        "<message a='{}' {}='1'/>",
+        "v".repeat(40),
+        "n".repeat(40)
+    ));
     assert!(read_with(l.clone(), &ok).is_ok());
     for bad in [
         format!("<message a='{}'/>", "v".repeat(41)),
@@ -158,7 +174,24 @@ fn attribute_value_and_name_size() {
 #[test]
 fn long_text_is_fine_within_the_stanza_limit() {
     let text = "t".repeat(100_000);
-    let events = read(&in_stream(&format!("<message><body>{text}</body></message>"))).unwrap();
-    let StreamEvent::Stanza(m) = &events[1] else { panic!() };
+    let events = read(&in_stream(&format!(
+        "<message><body>{text}</body></message>"
+    )))
+    .unwrap();
+    let StreamEvent::Stanza(m) = &events[1] else {
+        panic!()
+    };
     assert_eq!(m.get_child("body", "jabber:client").unwrap().text(), text);
+}
+
+#[test]
+fn unlimited_limits_do_not_overflow_or_overallocate() {
+    let l = Limits {
+        max_stanza_bytes: usize::MAX,
+        max_depth: usize::MAX,
+        max_attributes: usize::MAX,
+        max_attribute_bytes: usize::MAX,
+    };
+    let events = read_with(l, &in_stream("<message a='1'><body>x</body></message>")).unwrap();
+    assert_eq!(stanzas(events).len(), 1);
 }

@@ -198,7 +198,7 @@ proptest! {
     }
 
     #[test]
-    fn mutated_streams_never_panic_and_chunking_agrees(
+    fn mutated_streams_agree_across_chunking_and_round_trip(
         input in stream(),
         flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..4),
         cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..8),
@@ -213,7 +213,16 @@ proptest! {
         // Errors may be detected at different points but must agree on
         // success and on the events produced.
         match (&whole, &chunked) {
-            (Ok(a), Ok(b)) => prop_assert_eq!(a, b),
+            (Ok(a), Ok(b)) => {
+                prop_assert_eq!(a, b);
+                for stanza in stanzas(a.clone()) {
+                    let again = read(&in_stream(&format!("<w xmlns=''>{stanza}</w>")));
+                    prop_assert_eq!(
+                        again.map(|w| stanzas(w).remove(0).children),
+                        Ok(vec![Node::Element(stanza)])
+                    );
+                }
+            }
             (Err(a), Err(b)) => prop_assert_eq!(a.condition(), b.condition()),
             _ => prop_assert!(false, "whole {:?} vs chunked {:?}", whole, chunked),
         }

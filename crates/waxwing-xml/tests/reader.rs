@@ -43,7 +43,10 @@ fn server_header_without_declaration() {
           xmlns='jabber:server' xmlns:db='jabber:server:dialback' version='1.0'>",
     )
     .unwrap();
-    assert_eq!(header_of(&events).default_ns.as_deref(), Some("jabber:server"));
+    assert_eq!(
+        header_of(&events).default_ns.as_deref(),
+        Some("jabber:server")
+    );
 }
 
 #[test]
@@ -67,7 +70,9 @@ fn stanzas_with_nested_namespaced_children() {
 
     let iq = &stanzas[0];
     assert!(iq.is("iq", "jabber:client"));
-    let bind = iq.get_child("bind", "urn:ietf:params:xml:ns:xmpp-bind").unwrap();
+    let bind = iq
+        .get_child("bind", "urn:ietf:params:xml:ns:xmpp-bind")
+        .unwrap();
     let resource = bind
         .get_child("resource", "urn:ietf:params:xml:ns:xmpp-bind")
         .unwrap();
@@ -79,7 +84,10 @@ fn stanzas_with_nested_namespaced_children() {
     let thing = message.get_child("thing", "urn:x").unwrap();
     assert_eq!(
         thing.attrs,
-        vec![("{urn:x}attr".into(), "1".into()), ("plain".into(), "2".into())]
+        vec![
+            ("{urn:x}attr".into(), "1".into()),
+            ("plain".into(), "2".into())
+        ]
     );
 }
 
@@ -92,7 +100,9 @@ fn other_xml_namespace_attributes_use_clark_notation() {
 
 #[test]
 fn stream_level_elements_in_streams_namespace() {
-    let input = in_stream("<stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/></stream:features>");
+    let input = in_stream(
+        "<stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/></stream:features>",
+    );
     let features = &stanzas(read(&input).unwrap())[0];
     assert!(features.is("features", NS_STREAMS));
     assert!(
@@ -110,7 +120,11 @@ fn references_and_cdata_become_text() {
     let message = &stanzas(read(&input).unwrap())[0];
     let body = message.get_child("body", "jabber:client").unwrap();
     assert_eq!(body.text(), "a <&>\"' \u{263A}A <not-markup/> & end\nline");
-    assert_eq!(body.children.len(), 1, "text pieces are merged into one node");
+    assert_eq!(
+        body.children.len(),
+        1,
+        "text pieces are merged into one node"
+    );
 }
 
 #[test]
@@ -132,7 +146,14 @@ fn keepalives_produce_no_events() {
     let mut reader = StreamReader::new(Limits::default());
     let events = read_chunks(
         &mut reader,
-        [HEADER.as_bytes(), b" ", b"\n", b"\t\r\n ", b"<presence/>", b"  "],
+        [
+            HEADER.as_bytes(),
+            b" ",
+            b"\n",
+            b"\t\r\n ",
+            b"<presence/>",
+            b"  ",
+        ],
     )
     .unwrap();
     assert_eq!(events.len(), 2);
@@ -146,10 +167,16 @@ fn keepalives_produce_no_events() {
 fn stanza_is_reported_as_soon_as_its_end_tag_arrives() {
     let mut reader = StreamReader::new(Limits::default());
     reader.feed(&in_stream("<message><body>x</body></message"));
-    assert!(matches!(reader.next_event(), Ok(Some(StreamEvent::Open(_)))));
+    assert!(matches!(
+        reader.next_event(),
+        Ok(Some(StreamEvent::Open(_)))
+    ));
     assert_eq!(reader.next_event(), Ok(None));
     reader.feed(b">");
-    assert!(matches!(reader.next_event(), Ok(Some(StreamEvent::Stanza(_)))));
+    assert!(matches!(
+        reader.next_event(),
+        Ok(Some(StreamEvent::Stanza(_)))
+    ));
     assert_eq!(reader.next_event(), Ok(None));
 }
 
@@ -158,12 +185,19 @@ fn close_ends_the_stream() {
     let mut reader = StreamReader::new(Limits::default());
     let events = read_chunks(
         &mut reader,
-        [in_stream("<presence/></stream:stream>").as_slice(), b"garbage <<<"],
+        [
+            in_stream("<presence/></stream:stream>").as_slice(),
+            b"garbage <<<",
+        ],
     )
     .unwrap();
     assert_eq!(events.len(), 3);
     assert_eq!(events[2], StreamEvent::Close);
-    assert_eq!(reader.next_event(), Ok(None), "input after the close is ignored");
+    assert_eq!(
+        reader.next_event(),
+        Ok(None),
+        "input after the close is ignored"
+    );
 }
 
 #[test]
@@ -196,7 +230,9 @@ fn reset_expects_a_new_header() {
     )
     .unwrap();
     assert_eq!(events.len(), 2);
-    assert!(matches!(&events[0], StreamEvent::Open(h) if h.default_ns.as_deref() == Some("jabber:client")));
+    assert!(
+        matches!(&events[0], StreamEvent::Open(h) if h.default_ns.as_deref() == Some("jabber:client"))
+    );
 }
 
 #[test]
@@ -204,7 +240,10 @@ fn reset_clears_poison() {
     let mut reader = StreamReader::new(Limits::default());
     assert!(read_chunks(&mut reader, [b"<bogus/>".as_slice()]).is_err());
     reader.reset();
-    assert_eq!(read_chunks(&mut reader, [HEADER.as_bytes()]).unwrap().len(), 1);
+    assert_eq!(
+        read_chunks(&mut reader, [HEADER.as_bytes()]).unwrap().len(),
+        1
+    );
 }
 
 #[test]

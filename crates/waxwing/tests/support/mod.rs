@@ -232,6 +232,15 @@ impl Client {
         }
     }
 
+    /// Everything that arrives until the server has been quiet for `quiet`.
+    pub async fn drain(&mut self, quiet: Duration) -> Vec<Element> {
+        let mut out = Vec::new();
+        while let Ok(Some(StreamEvent::Stanza(el))) = tokio::time::timeout(quiet, self.next_untimed()).await {
+            out.push(el);
+        }
+        out
+    }
+
     /// Waits for `timeout` and asserts nothing arrived.
     pub async fn expect_silence(&mut self, timeout: Duration) {
         if let Ok(ev) = tokio::time::timeout(timeout, self.next_untimed()).await {
