@@ -220,11 +220,21 @@ impl Session<'_> {
     /// alone would not prove the client is alive, only that TCP accepts bytes);
     /// if it stays silent for `ping_timeout` too, it is dead.
     async fn keepalive(&mut self) -> Result<(), Ending> {
-        if self.ping_outstanding.is_some() {
+        // Whitespace does not wake the loop (it is not an event), so the timer
+        // may fire although bytes arrived since it was armed: check first.
+        let last_read = self.stream.last_read();
+        if let Some(sent) = self.ping_outstanding {
+            if last_read > sent {
+                self.ping_outstanding = None;
+                return Ok(());
+            }
             return Err(Ending::Error(StreamError::with_text(
                 StreamErrorCondition::ConnectionTimeout,
                 "no response to ping",
             )));
+        }
+        if last_read + self.server.settings.idle_timeout > Instant::now() {
+            return Ok(());
         }
         let ping = Element::new("iq", ns::CLIENT)
             .with_attr("type", "get")

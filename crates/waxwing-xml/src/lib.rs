@@ -10,6 +10,30 @@
 //!
 //! Parsing is done by [`rxml`]'s push parser; this crate does no I/O.
 //!
+//! # Behaviour callers rely on
+//!
+//! - **Keepalives**: whitespace between stanzas (RFC 6120 §4.6.1) yields no
+//!   event and does not count towards the next stanza's size.
+//! - **Text between stanzas** is `bad-format`, but rxml only judges a text
+//!   run once it ends (at the next `<`, or after about
+//!   `max_attribute_bytes` of it), so `"hello"` alone is not yet an error.
+//! - **XML declaration**: optional, and only allowed as the very first bytes
+//!   of a stream (also of a restarted one: after [`StreamReader::reset`] the
+//!   peer may send a new `<?xml …?>`). Whitespace before the stream header is
+//!   accepted, but not before an XML declaration.
+//! - **Stream close**: after `</stream:stream>` ([`StreamEvent::Close`])
+//!   further input is ignored and `next_event` returns `Ok(None)`.
+//! - **Restart**: [`StreamReader::reset`] drops bytes fed but not yet
+//!   parsed. Call it right after the event that triggers the restart and
+//!   feed only bytes received after that point (for STARTTLS, after the TLS
+//!   handshake).
+//! - **Stanza delivery**: a stanza is reported as soon as the `>` of its end
+//!   tag has been fed; no lookahead byte is needed.
+//! - **Errors** are fatal: the reader is poisoned, and the caller sends the
+//!   stream error named by [`XmlError::condition`] and closes the stream.
+//! - **Serialisation** uses single quotes, omits `xmlns` where inherited,
+//!   and writes streams-namespace elements with the `stream:` prefix.
+//!
 //! ```
 //! use waxwing_xml::{Limits, StreamEvent, StreamReader};
 //!

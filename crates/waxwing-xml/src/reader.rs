@@ -142,7 +142,10 @@ impl StreamReader {
             // Never hand rxml more than one byte beyond the unit budget, so
             // an oversized stanza is caught as soon as it crosses the limit
             // rather than after rxml swallowed a large chunk of it.
-            let budget = self.limits.max_stanza_bytes - self.unit_consumed;
+            let budget = self
+                .limits
+                .max_stanza_bytes
+                .saturating_sub(self.unit_consumed);
             let available = self.buf.len() - self.pos;
             let offer = available.min(budget.saturating_add(1));
             let mut input = &self.buf[self.pos..self.pos + offer];

@@ -285,3 +285,23 @@ fn read_to_write_is_faithful() {
         b"<message to='x'><body>1 &lt; 2</body></message>"
     );
 }
+
+#[test]
+fn whitespace_before_the_header_is_accepted() {
+    let mut input = b" \r\n\t".to_vec();
+    input.extend_from_slice(HEADER.as_bytes());
+    assert_eq!(read(&input).unwrap().len(), 1);
+}
+
+#[test]
+fn text_between_stanzas_is_judged_when_it_ends() {
+    let mut reader = StreamReader::new(Limits::default());
+    assert_eq!(
+        read_chunks(&mut reader, [HEADER.as_bytes(), b"hello"])
+            .unwrap()
+            .len(),
+        1
+    );
+    reader.feed(b"<presence/>");
+    assert_eq!(reader.next_event().unwrap_err().condition(), "bad-format");
+}
