@@ -67,6 +67,11 @@ impl Builder {
         self.state == State::Closed
     }
 
+    /// Whether nothing of the document has been processed yet.
+    pub(crate) fn at_start(&self) -> bool {
+        self.state == State::Prolog && self.head.is_none()
+    }
+
     /// Whether we are inside the stream but between stanzas.
     pub(crate) fn between_stanzas(&self) -> bool {
         self.state == State::Open && self.open.is_empty() && self.head.is_none()

@@ -19,8 +19,9 @@
 //!   `max_attribute_bytes` of it), so `"hello"` alone is not yet an error.
 //! - **XML declaration**: optional, and only allowed as the very first bytes
 //!   of a stream (also of a restarted one: after [`StreamReader::reset`] the
-//!   peer may send a new `<?xml …?>`). Whitespace before the stream header is
-//!   accepted, but not before an XML declaration.
+//!   peer may send a new `<?xml …?>`). Whitespace before the first markup
+//!   is skipped, even before an XML declaration (more lenient than XML 1.0
+//!   and rxml, so that a keepalive crossing a restart is harmless).
 //! - **Stream close**: after `</stream:stream>` ([`StreamEvent::Close`])
 //!   further input is ignored and `next_event` returns `Ok(None)`.
 //! - **Restart**: [`StreamReader::reset`] drops bytes fed but not yet

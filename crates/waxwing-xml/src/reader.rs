@@ -197,15 +197,22 @@ impl StreamReader {
         self.buf.shrink_to(RETAINED_BUFFER_CAPACITY);
     }
 
-    /// Drop whitespace between stanzas without handing it to rxml.
+    /// Drop whitespace between stanzas, or before the first markup of the
+    /// stream, without handing it to rxml.
     ///
-    /// Only done when rxml holds no unreported bytes, i.e. sits exactly at
-    /// a markup boundary in the root's content, where whitespace is
-    /// insignificant for us. This makes keepalives (RFC 6120 §4.6.1) free
-    /// and keeps them out of the next stanza's byte count; rxml would
-    /// otherwise buffer them as text until the next `<`.
+    /// Between stanzas this is only done when rxml holds no unreported
+    /// bytes, i.e. sits exactly at a markup boundary in the root's content,
+    /// where whitespace is insignificant for us. This makes keepalives
+    /// (RFC 6120 §4.6.1) free and keeps them out of the next stanza's byte
+    /// count; rxml would otherwise buffer them as text until the next `<`.
+    ///
+    /// Before the first markup, rxml would reject whitespace outright. A
+    /// client's keepalive can cross our stream restart (RFC 6120 §6.4.6:
+    /// the client restarts after receiving `<success/>`, we reset on
+    /// sending it), so we tolerate it, even before an XML declaration.
     fn skip_keepalives(&mut self) {
-        if self.unit_consumed == 0 && self.builder.between_stanzas() {
+        let at_boundary = self.builder.between_stanzas() || self.builder.at_start();
+        if self.unit_consumed == 0 && at_boundary {
             let skip = self.buf[self.pos..]
                 .iter()
                 .take_while(|b| is_xml_whitespace(**b))

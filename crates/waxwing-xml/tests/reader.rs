@@ -287,10 +287,24 @@ fn read_to_write_is_faithful() {
 }
 
 #[test]
-fn whitespace_before_the_header_is_accepted() {
+fn whitespace_before_the_first_markup_is_skipped() {
     let mut input = b" \r\n\t".to_vec();
     input.extend_from_slice(HEADER.as_bytes());
     assert_eq!(read(&input).unwrap().len(), 1);
+
+    // A keepalive that crossed a restart, before the new declaration.
+    let mut reader = StreamReader::new(Limits::default());
+    read_chunks(&mut reader, [HEADER.as_bytes()]).unwrap();
+    reader.reset();
+    let events = read_chunks(
+        &mut reader,
+        [
+            b" ".as_slice(),
+            b"\n<?xml version='1.0'?>",
+            HEADER.as_bytes(),
+        ],
+    );
+    assert_eq!(events.unwrap().len(), 1);
 }
 
 #[test]

@@ -154,8 +154,8 @@ fn structural_errors_are_not_well_formed() {
     // rxml judges text once it ends (at the next `<`).
     assert_eq!(condition(b"garbage<"), "not-well-formed");
     assert_eq!(
-        condition(b"\n<?xml version='1.0'?><stream:stream/>"),
-        "not-well-formed",
+        condition(b"<s:stream xmlns:s='http://etherx.jabber.org/streams'><?xml version='1.0'?>"),
+        "restricted-xml",
         "the XML declaration must come first"
     );
 }
