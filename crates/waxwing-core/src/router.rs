@@ -52,22 +52,16 @@ impl Server {
     /// RFC 6121 §8.5.2, first slice: messages go to every bound resource; the
     /// priority rules and offline storage come with the IM issue.
     fn to_bare(&self, to: &Jid, stanza: Element) {
-        match stanza.name.as_str() {
-            "message" => {
-                let resources = self.sessions.resources(to);
-                if resources.is_empty() {
-                    return self.bounce(&stanza, StanzaErrorCondition::ServiceUnavailable);
-                }
-                let mut delivered = false;
-                for (_, handle) in resources {
-                    delivered |= handle.send(stanza.clone()).is_ok();
-                }
-                if !delivered {
-                    self.bounce(&stanza, StanzaErrorCondition::ServiceUnavailable);
-                }
-            }
-            // Presence routing (subscriptions, probes, broadcast) is RFC 6121's issue.
-            _ => {}
+        // Presence routing (subscriptions, probes, broadcast) is RFC 6121's issue.
+        if stanza.name != "message" {
+            return;
+        }
+        let mut delivered = false;
+        for (_, handle) in self.sessions.resources(to) {
+            delivered |= handle.send(stanza.clone()).is_ok();
+        }
+        if !delivered {
+            self.bounce(&stanza, StanzaErrorCondition::ServiceUnavailable);
         }
     }
 

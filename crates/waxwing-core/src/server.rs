@@ -51,6 +51,7 @@ pub struct Server {
     module_names: Vec<&'static str>,
     /// Session tasks still running (bound or closing), for graceful shutdown.
     pub(crate) live_sessions: std::sync::atomic::AtomicUsize,
+    shutdown: tokio::sync::watch::Sender<bool>,
 }
 
 impl Server {
@@ -67,7 +68,10 @@ impl Server {
             module.register(&mut reg);
             for (key, handler) in reg.iq_handlers {
                 if iq_handlers.insert(key.clone(), handler).is_some() {
-                    panic!("module {} registers an iq handler for {key:?} that another module already handles", module.name());
+                    panic!(
+                        "module {} registers an iq handler for {key:?} that another module already handles",
+                        module.name()
+                    );
                 }
             }
             disco_features.extend(reg.disco_features);
@@ -87,6 +91,7 @@ impl Server {
             stream_features,
             module_names,
             live_sessions: std::sync::atomic::AtomicUsize::new(0),
+            shutdown: tokio::sync::watch::Sender::new(false),
         })
     }
 
@@ -105,6 +110,15 @@ impl Server {
     /// The XEP-0030 features of the enabled modules.
     pub fn disco_features(&self) -> &[&'static str] {
         &self.disco_features
+    }
+
+    /// Tells every stream that has no session yet to close (see `session::shutdown_all`).
+    pub fn shutdown_signal(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.shutdown.subscribe()
+    }
+
+    pub(crate) fn begin_shutdown(&self) {
+        self.shutdown.send_replace(true);
     }
 
     pub fn module_names(&self) -> &[&'static str] {

@@ -27,7 +27,12 @@ pub async fn run(server: Arc<Server>, auth: Authenticated) {
     let _live = LiveGuard(&server);
     let Authenticated { mut stream, jid, .. } = auth;
     let domain = jid.domain().to_string();
-    let bound = match tokio::time::timeout(server.settings.bind_timeout, bind(&server, &mut stream, &jid)).await {
+    let mut shutdown = server.shutdown_signal();
+    let binding = tokio::time::timeout(server.settings.bind_timeout, bind(&server, &mut stream, &jid));
+    let bound = match tokio::select! {
+        bound = binding => bound,
+        _ = shutdown.wait_for(|down| *down) => Ok(Err(Ending::Error(StreamError::new(StreamErrorCondition::SystemShutdown)))),
+    } {
         Ok(Ok(bound)) => bound,
         Ok(Err(Ending::Error(error))) => return stream.fail(&error, ns::CLIENT, &domain).await,
         Ok(Err(Ending::ClientClosed)) => return stream.close(false).await,
@@ -136,10 +141,7 @@ async fn bind(server: &Server, stream: &mut XmppStream, account: &Jid) -> Result
         el.remove_attr("to");
         let reply = iq_result(
             &el,
-            Some(
-                Element::new("bind", ns::BIND)
-                    .with_child(Element::new("jid", ns::BIND).with_text(full.to_string())),
-            ),
+            Some(Element::new("bind", ns::BIND).with_child(Element::new("jid", ns::BIND).with_text(full.to_string()))),
         );
         stream.send(&reply.to_bytes(ns::CLIENT)).await.map_err(|_| Ending::Lost)?;
         return Ok(Bound { full, handle, queue, kill });
@@ -177,7 +179,7 @@ impl Session<'_> {
                     self.ping_outstanding = None;
                     match event {
                         Ok(StreamEvent::Stanza(el)) => {
-                            if let Err(ending) = self.from_client(el).await {
+                            if let Err(ending) = self.handle_client_stanza(el).await {
                                 return ending;
                             }
                         }
@@ -248,7 +250,7 @@ impl Session<'_> {
     }
 
     /// A stanza from the client: check and stamp `from`, then route it.
-    async fn from_client(&mut self, mut el: Element) -> Result<(), Ending> {
+    async fn handle_client_stanza(&mut self, mut el: Element) -> Result<(), Ending> {
         let is_stanza = el.ns == ns::CLIENT && matches!(el.name.as_str(), "message" | "presence" | "iq");
         if !is_stanza {
             // RFC 6120 §4.9.3.21: a first-level element we do not understand.
@@ -274,9 +276,11 @@ impl Session<'_> {
     }
 }
 
-/// Closes every bound session with `system-shutdown` and waits (up to
-/// `grace`) for their tasks to finish sending it.
+/// Closes every stream with `system-shutdown` — bound sessions through their
+/// kill switches, streams still negotiating or binding through the shutdown
+/// signal — and waits (up to `grace`) for the sessions to finish sending it.
 pub async fn shutdown_all(server: &Server, grace: Duration) {
+    server.begin_shutdown();
     for (_, handle) in server.sessions.all() {
         handle.kill(StreamError::new(StreamErrorCondition::SystemShutdown));
     }

@@ -83,9 +83,5 @@ fn prepare_dns_name(s: &str) -> Option<Cow<'_, str>> {
     if unicode.split('.').any(str::is_empty) {
         return None;
     }
-    if unicode == s {
-        Some(Cow::Borrowed(s))
-    } else {
-        Some(Cow::Owned(unicode.into_owned()))
-    }
+    if unicode == s { Some(Cow::Borrowed(s)) } else { Some(Cow::Owned(unicode.into_owned())) }
 }

@@ -66,11 +66,7 @@ impl Jid {
         let domain = nameprep(domain)?;
         let node = node.map(nodeprep).transpose()?;
         let resource = resource.map(resourceprep).transpose()?;
-        Ok(Jid::from_prepared(
-            node.as_deref(),
-            &domain,
-            resource.as_deref(),
-        ))
+        Ok(Jid::from_prepared(node.as_deref(), &domain, resource.as_deref()))
     }
 
     /// A JID consisting of just a (prepared) domain, e.g. a server or
@@ -81,9 +77,8 @@ impl Jid {
 
     /// Assembles already-prepared parts (each 1..=1023 bytes).
     fn from_prepared(node: Option<&str>, domain: &str, resource: Option<&str>) -> Jid {
-        let mut full = String::with_capacity(
-            node.map_or(0, |n| n.len() + 1) + domain.len() + resource.map_or(0, |r| r.len() + 1),
-        );
+        let mut full =
+            String::with_capacity(node.map_or(0, |n| n.len() + 1) + domain.len() + resource.map_or(0, |r| r.len() + 1));
         if let Some(node) = node {
             full.push_str(node);
             full.push('@');
@@ -95,11 +90,7 @@ impl Jid {
             full.push_str(resource);
         }
         // Prepared parts are at most 1023 bytes, so the offsets fit in u16.
-        Jid {
-            node_len: to_u16(node.map_or(0, str::len)),
-            domain_end: to_u16(domain_end),
-            full,
-        }
+        Jid { node_len: to_u16(node.map_or(0, str::len)), domain_end: to_u16(domain_end), full }
     }
 
     /// The prepared localpart, if any.
@@ -131,22 +122,14 @@ impl Jid {
 
     /// The same JID without its resource.
     pub fn bare(&self) -> Jid {
-        Jid {
-            full: self.full[..self.domain_end()].to_owned(),
-            node_len: self.node_len,
-            domain_end: self.domain_end,
-        }
+        Jid { full: self.full[..self.domain_end()].to_owned(), node_len: self.node_len, domain_end: self.domain_end }
     }
 
     /// The bare form of this JID with `resource` (prepared) attached,
     /// replacing any existing resource.
     pub fn with_resource(&self, resource: &str) -> Result<Jid, JidError> {
         let resource = resourceprep(resource)?;
-        Ok(Jid::from_prepared(
-            self.node(),
-            self.domain(),
-            Some(&resource),
-        ))
+        Ok(Jid::from_prepared(self.node(), self.domain(), Some(&resource)))
     }
 
     /// The canonical string form, as also given by `Display`.

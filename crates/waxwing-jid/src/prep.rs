@@ -32,8 +32,7 @@ pub fn nodeprep(s: &str) -> Result<String, JidError> {
         return Err(JidError::EmptyNode);
     }
     let prepared = stringprep::nodeprep(s).map_err(|_| JidError::InvalidNode)?;
-    let prepared = ensure_stable(s, prepared, |p| stringprep::nodeprep(p).ok())
-        .ok_or(JidError::InvalidNode)?;
+    let prepared = ensure_stable(s, prepared, |p| stringprep::nodeprep(p).ok()).ok_or(JidError::InvalidNode)?;
     check_length(prepared, JidError::EmptyNode, JidError::NodeTooLong)
 }
 
@@ -55,8 +54,7 @@ pub fn resourceprep(s: &str) -> Result<String, JidError> {
         return Err(JidError::EmptyResource);
     }
     let prepared = lenient_resourceprep(s).ok_or(JidError::InvalidResource)?;
-    let prepared =
-        ensure_stable(s, prepared, lenient_resourceprep).ok_or(JidError::InvalidResource)?;
+    let prepared = ensure_stable(s, prepared, lenient_resourceprep).ok_or(JidError::InvalidResource)?;
     check_length(prepared, JidError::EmptyResource, JidError::ResourceTooLong)
 }
 
@@ -68,11 +66,7 @@ fn lenient_resourceprep(s: &str) -> Option<Cow<'_, str>> {
         return Some(Cow::Borrowed(s));
     }
     // B.3 mapping (table B.1 only: resources keep their case), B.4 NFKC.
-    let normalized: String = s
-        .chars()
-        .filter(|&c| !tables::commonly_mapped_to_nothing(c))
-        .nfkc()
-        .collect();
+    let normalized: String = s.chars().filter(|&c| !tables::commonly_mapped_to_nothing(c)).nfkc().collect();
     // B.5 prohibited output.
     if normalized.chars().any(is_prohibited_in_resource) {
         return None;
@@ -105,8 +99,8 @@ fn violates_bidi_rules(s: &str) -> bool {
     if !s.chars().any(tables::bidi_r_or_al) {
         return false;
     }
-    let starts_and_ends_rtl = s.chars().next().is_some_and(tables::bidi_r_or_al)
-        && s.chars().next_back().is_some_and(tables::bidi_r_or_al);
+    let starts_and_ends_rtl =
+        s.chars().next().is_some_and(tables::bidi_r_or_al) && s.chars().next_back().is_some_and(tables::bidi_r_or_al);
     s.chars().any(tables::bidi_l) || !starts_and_ends_rtl
 }
 
@@ -133,11 +127,7 @@ pub(crate) fn ensure_stable<'a>(
 }
 
 /// Applies the RFC 7622 §3.1 length rule to a prepared part.
-pub(crate) fn check_length(
-    prepared: Cow<'_, str>,
-    empty: JidError,
-    too_long: JidError,
-) -> Result<String, JidError> {
+pub(crate) fn check_length(prepared: Cow<'_, str>, empty: JidError, too_long: JidError) -> Result<String, JidError> {
     match prepared.len() {
         0 => Err(empty),
         n if n > MAX_PART_LEN => Err(too_long),

@@ -11,21 +11,12 @@ const VALID: &[(&str, &str)] = &[
     ("Juliet@EXAMPLE.com.", "juliet@example.com"),
     ("Juliet@EXAMPLE.com./Balcony", "juliet@example.com/Balcony"),
     // Resources are case-sensitive and may contain '/', '@' and spaces.
-    (
-        "juliet@example.com/foo/bar@baz qux",
-        "juliet@example.com/foo/bar@baz qux",
-    ),
+    ("juliet@example.com/foo/bar@baz qux", "juliet@example.com/foo/bar@baz qux"),
     ("example.com/a@b", "example.com/a@b"),
     // Fullwidth characters are NFKC-mapped in every part.
-    (
-        "ｊｕｌｉｅｔ@ｅｘａｍｐｌｅ.com/ｂａｌｃｏｎｙ",
-        "juliet@example.com/balcony",
-    ),
+    ("ｊｕｌｉｅｔ@ｅｘａｍｐｌｅ.com/ｂａｌｃｏｎｙ", "juliet@example.com/balcony"),
     // Nodeprep and Nameprep fold ß to ss; resourceprep keeps it.
-    (
-        "Straße@straße.example/Straße",
-        "strasse@strasse.example/Straße",
-    ),
+    ("Straße@straße.example/Straße", "strasse@strasse.example/Straße"),
     // Emoji resource: unassigned in Unicode 3.2, accepted leniently.
     ("juliet@example.com/📱 phone", "juliet@example.com/📱 phone"),
     // Variation selectors are mapped to nothing (RFC 3454 table B.1).
@@ -35,10 +26,7 @@ const VALID: &[(&str, &str)] = &[
     ("user@xn--bcher-kva.example", "user@bücher.example"),
     ("user@BÜCHER.example", "user@bücher.example"),
     // Allowed punctuation in nodes.
-    (
-        "a.b-c_d+e!#$%*=?^`{|}~@example.com",
-        "a.b-c_d+e!#$%*=?^`{|}~@example.com",
-    ),
+    ("a.b-c_d+e!#$%*=?^`{|}~@example.com", "a.b-c_d+e!#$%*=?^`{|}~@example.com"),
     // IP literals.
     ("juliet@192.0.2.1/r", "juliet@192.0.2.1/r"),
     ("juliet@[2001:DB8::0:1]/r", "juliet@[2001:db8::1]/r"),
@@ -98,10 +86,7 @@ const INVALID: &[(&str, JidError)] = &[
     // Resource prohibited output and bidi rules.
     ("juliet@example.com/bell\u{7}", JidError::InvalidResource),
     ("juliet@example.com/\u{E000}", JidError::InvalidResource),
-    (
-        "juliet@example.com/\u{5D0}a\u{5D0}",
-        JidError::InvalidResource,
-    ),
+    ("juliet@example.com/\u{5D0}a\u{5D0}", JidError::InvalidResource),
     ("juliet@example.com/a\u{5D0}", JidError::InvalidResource),
     // Parts that prepare to nothing.
     ("\u{200B}@example.com", JidError::EmptyNode),
@@ -114,11 +99,7 @@ fn valid_jids_parse_to_canonical_form() {
         let jid = Jid::parse(input).unwrap_or_else(|e| panic!("{input:?} rejected: {e}"));
         assert_eq!(jid.to_string(), *expected, "input {input:?}");
         assert_eq!(jid.as_str(), *expected);
-        assert_eq!(
-            Jid::parse(expected),
-            Ok(jid.clone()),
-            "reparse of {input:?}"
-        );
+        assert_eq!(Jid::parse(expected), Ok(jid.clone()), "reparse of {input:?}");
         assert_eq!(input.parse::<Jid>(), Ok(jid));
     }
 }
@@ -143,15 +124,9 @@ fn part_lengths_are_limited_to_1023_bytes() {
     assert_eq!(max.domain().len(), 1023);
     assert_eq!(max.resource().map(str::len), Some(1023));
 
-    assert_eq!(
-        Jid::parse(&format!("{long}@example.com")),
-        Err(JidError::NodeTooLong)
-    );
+    assert_eq!(Jid::parse(&format!("{long}@example.com")), Err(JidError::NodeTooLong));
     assert_eq!(Jid::parse(&domain_long), Err(JidError::DomainTooLong));
-    assert_eq!(
-        Jid::parse(&format!("example.com/{long}")),
-        Err(JidError::ResourceTooLong)
-    );
+    assert_eq!(Jid::parse(&format!("example.com/{long}")), Err(JidError::ResourceTooLong));
     // The limit applies after preparation: 'ﬀ' (3 bytes) folds to "ff" (2).
     let ligatures = "\u{FB00}".repeat(400);
     assert_eq!(nodeprep(&ligatures).map(|n| n.len()), Ok(800));
@@ -193,37 +168,19 @@ fn with_resource_replaces_resource() {
     assert_eq!(jid.with_resource(""), Err(JidError::EmptyResource));
     assert_eq!(jid.with_resource("\u{7}"), Err(JidError::InvalidResource));
     let server = Jid::domain_jid("example.com").unwrap();
-    assert_eq!(
-        server.with_resource("r").unwrap().to_string(),
-        "example.com/r"
-    );
+    assert_eq!(server.with_resource("r").unwrap().to_string(), "example.com/r");
 }
 
 #[test]
 fn new_prepares_each_part() {
     let jid = Jid::new(Some("JULIET"), "EXAMPLE.com.", Some("Balcony")).unwrap();
     assert_eq!(jid, Jid::parse("juliet@example.com/Balcony").unwrap());
-    assert_eq!(
-        Jid::new(Some(""), "example.com", None),
-        Err(JidError::EmptyNode)
-    );
-    assert_eq!(
-        Jid::new(None, "example.com", Some("")),
-        Err(JidError::EmptyResource)
-    );
+    assert_eq!(Jid::new(Some(""), "example.com", None), Err(JidError::EmptyNode));
+    assert_eq!(Jid::new(None, "example.com", Some("")), Err(JidError::EmptyResource));
     assert_eq!(Jid::new(None, "", None), Err(JidError::EmptyDomain));
-    assert_eq!(
-        Jid::new(Some("a@b"), "example.com", None),
-        Err(JidError::InvalidNode)
-    );
-    assert_eq!(
-        Jid::new(Some("a/b"), "example.com", None),
-        Err(JidError::InvalidNode)
-    );
-    assert_eq!(
-        Jid::new(None, "example.com/x", None),
-        Err(JidError::InvalidDomain)
-    );
+    assert_eq!(Jid::new(Some("a@b"), "example.com", None), Err(JidError::InvalidNode));
+    assert_eq!(Jid::new(Some("a/b"), "example.com", None), Err(JidError::InvalidNode));
+    assert_eq!(Jid::new(None, "example.com/x", None), Err(JidError::InvalidDomain));
     // A resource given separately may contain anything resourceprep allows.
     let jid = Jid::new(None, "example.com", Some("a/b@c")).unwrap();
     assert_eq!(Jid::parse(jid.as_str()), Ok(jid));
@@ -236,10 +193,7 @@ fn prep_functions() {
     assert_eq!(nameprep("ExAmple.Org"), Ok("example.org".to_owned()));
     assert_eq!(nameprep("192.0.2.1."), Ok("192.0.2.1".to_owned()));
     assert_eq!(nameprep("例え.テスト。"), Ok("例え.テスト".to_owned()));
-    assert_eq!(
-        nameprep("xn--r8jz45g.xn--zckzah"),
-        Ok("例え.テスト".to_owned())
-    );
+    assert_eq!(nameprep("xn--r8jz45g.xn--zckzah"), Ok("例え.テスト".to_owned()));
     assert_eq!(nameprep(""), Err(JidError::EmptyDomain));
     assert_eq!(resourceprep("Ｒｅｓ"), Ok("Res".to_owned()));
     assert_eq!(resourceprep("ﬁ"), Ok("fi".to_owned()));

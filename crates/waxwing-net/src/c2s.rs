@@ -68,6 +68,9 @@ pub struct C2sContext<H> {
     pub certs: Arc<CertStore>,
     pub tls_config: Arc<rustls::ServerConfig>,
     pub throttle: Arc<AuthThrottle>,
+    /// Becomes `true` when the server shuts down: streams still negotiating
+    /// are closed with `system-shutdown` too.
+    pub shutdown: tokio::sync::watch::Receiver<bool>,
 }
 
 impl<H> Clone for C2sContext<H> {
@@ -78,6 +81,7 @@ impl<H> Clone for C2sContext<H> {
             certs: self.certs.clone(),
             tls_config: self.tls_config.clone(),
             throttle: self.throttle.clone(),
+            shutdown: self.shutdown.clone(),
         }
     }
 }
@@ -162,7 +166,12 @@ impl<H: C2sHost> Negotiation<'_, H> {
 
     async fn next_event(&mut self) -> Result<StreamEvent, Step> {
         let remaining = self.deadline.saturating_duration_since(tokio::time::Instant::now());
-        Ok(self.stream().next_event_within(remaining).await?)
+        let mut shutdown = self.ctx.shutdown.clone();
+        let stream = self.stream.as_mut().expect("stream present outside STARTTLS");
+        tokio::select! {
+            event = stream.next_event_within(remaining) => Ok(event?),
+            _ = shutdown.wait_for(|down| *down) => Err(Step::Fail(StreamError::new(StreamErrorCondition::SystemShutdown))),
+        }
     }
 
     async fn run(&mut self) -> Result<Authenticated, Step> {

@@ -145,7 +145,14 @@ impl XmppStream {
     }
 
     /// Sends our stream header for this (possibly restarted) stream.
-    pub async fn send_header(&mut self, content_ns: &str, from: &str, to: Option<&str>, id: &str, lang: &str) -> io::Result<()> {
+    pub async fn send_header(
+        &mut self,
+        content_ns: &str,
+        from: &str,
+        to: Option<&str>,
+        id: &str,
+        lang: &str,
+    ) -> io::Result<()> {
         self.header_sent = true;
         self.send(&stream_header(content_ns, from, to, id, lang)).await
     }
@@ -208,9 +215,8 @@ impl XmppStream {
 fn channel_binding(io: &Transport, certs: &CertStore) -> ChannelBindingData {
     let Some(conn) = io.tls_connection() else { return ChannelBindingData::default() };
     // RFC 9266 §3: tls-exporter is only safe on TLS 1.3 (or 1.2 with extended master secret).
-    let exporter = (conn.protocol_version() == Some(rustls::ProtocolVersion::TLSv1_3))
-        .then(|| tls_exporter(conn))
-        .flatten();
+    let exporter =
+        (conn.protocol_version() == Some(rustls::ProtocolVersion::TLSv1_3)).then(|| tls_exporter(conn)).flatten();
     let end_point = conn
         .server_name()
         .and_then(|name| certs.certified_key(&name.to_ascii_lowercase()))

@@ -49,9 +49,9 @@ impl AuthThrottle {
         let now = Instant::now();
         let failures = self.failures.lock().expect("throttle lock poisoned");
         let over = |key: &Key| {
-            failures
-                .get(key)
-                .is_some_and(|(n, since)| *n >= self.config.max_failures && now.duration_since(*since) < self.config.window)
+            failures.get(key).is_some_and(|(n, since)| {
+                *n >= self.config.max_failures && now.duration_since(*since) < self.config.window
+            })
         };
         !over(&Key::Address(addr)) && !account.is_some_and(|a| over(&Key::Account(a.to_string())))
     }

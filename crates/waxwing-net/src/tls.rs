@@ -129,14 +129,19 @@ fn read_chain(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
 
 fn generate_self_signed(host: &str, cert_path: &Path, key_path: &Path) -> Result<(), TlsError> {
     let file_err = |path: &Path, reason: String| TlsError::File { path: path.to_path_buf(), reason };
-    let generated = rcgen::generate_simple_self_signed(vec![host.to_string()])
-        .map_err(|e| TlsError::Key { host: host.to_string(), reason: e.to_string() })?;
+    let key_err = |e: rcgen::Error| TlsError::Key { host: host.to_string(), reason: e.to_string() };
+    let mut params = rcgen::CertificateParams::new(vec![host.to_string()]).map_err(key_err)?;
+    // Clients show the subject to people deciding whether to trust it.
+    params.distinguished_name = rcgen::DistinguishedName::new();
+    params.distinguished_name.push(rcgen::DnType::CommonName, host);
+    params.distinguished_name.push(rcgen::DnType::OrganizationName, "Waxwing self-signed");
+    let signing_key = rcgen::KeyPair::generate().map_err(key_err)?;
+    let cert = params.self_signed(&signing_key).map_err(key_err)?;
     if let Some(dir) = cert_path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| file_err(dir, e.to_string()))?;
     }
-    std::fs::write(cert_path, generated.cert.pem()).map_err(|e| file_err(cert_path, e.to_string()))?;
-    write_private(key_path, generated.signing_key.serialize_pem().as_bytes())
-        .map_err(|e| file_err(key_path, e.to_string()))?;
+    std::fs::write(cert_path, cert.pem()).map_err(|e| file_err(cert_path, e.to_string()))?;
+    write_private(key_path, signing_key.serialize_pem().as_bytes()).map_err(|e| file_err(key_path, e.to_string()))?;
     Ok(())
 }
 

@@ -96,7 +96,9 @@ impl StanzaError {
             .with_attr("type", self.error_type.name())
             .with_child(Element::new(self.condition.name(), ns::STANZA_ERRORS));
         if let Some(text) = &self.text {
-            error.push_child(Element::new("text", ns::STANZA_ERRORS).with_attr("xml:lang", "en").with_text(text.clone()));
+            error.push_child(
+                Element::new("text", ns::STANZA_ERRORS).with_attr("xml:lang", "en").with_text(text.clone()),
+            );
         }
         error
     }

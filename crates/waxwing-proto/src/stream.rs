@@ -1,7 +1,7 @@
 //! The stream framing: opening headers, features and the closing tag
 //! (RFC 6120 §4.2–§4.3).
 
-use waxwing_xml::{Element, StreamHeader};
+use waxwing_xml::{Element, StreamHeader, escape_attribute as escape_attr};
 
 use crate::ns;
 
@@ -35,13 +35,6 @@ impl StreamOpen {
             None => false,
         }
     }
-}
-
-fn escape_attr(out: &mut Vec<u8>, value: &str) {
-    // Reuse the tree serialiser's escaping rather than a second copy of it.
-    let probe = Element::new("x", "").with_attr("v", value).to_bytes("");
-    // `<x v='…'/>`: strip the fixed framing.
-    out.extend_from_slice(&probe[6..probe.len() - 3]);
 }
 
 /// The responding entity's stream header (RFC 6120 §4.7), preceded by the XML

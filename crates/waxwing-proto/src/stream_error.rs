@@ -85,8 +85,7 @@ impl StreamError {
 
 impl From<XmlError> for StreamError {
     fn from(err: XmlError) -> Self {
-        let condition = StreamErrorCondition::from_name(err.condition())
-            .unwrap_or(StreamErrorCondition::NotWellFormed);
+        let condition = StreamErrorCondition::from_name(err.condition()).unwrap_or(StreamErrorCondition::NotWellFormed);
         StreamError::with_text(condition, err.text().to_string())
     }
 }

@@ -52,10 +52,7 @@ impl std::fmt::Debug for ScramClient {
         f.debug_struct("ScramClient")
             .field("hash", &self.hash)
             .field("username", &self.username)
-            .field(
-                "channel_binding_type",
-                &self.cb.as_ref().map(|(name, _)| name),
-            )
+            .field("channel_binding_type", &self.cb.as_ref().map(|(name, _)| name))
             .finish_non_exhaustive()
     }
 }
@@ -63,12 +60,7 @@ impl std::fmt::Debug for ScramClient {
 impl ScramClient {
     /// `cb`: `None` for no channel binding (GS2 header `n,,`); `Some((type,
     /// data))` for a -PLUS mechanism (`p=type,,`).
-    pub fn new(
-        hash: HashAlg,
-        username: &str,
-        password: &str,
-        cb: Option<(String, Vec<u8>)>,
-    ) -> ScramClient {
+    pub fn new(hash: HashAlg, username: &str, password: &str, cb: Option<(String, Vec<u8>)>) -> ScramClient {
         ScramClient {
             hash,
             username: username.to_owned(),
@@ -92,11 +84,7 @@ impl ScramClient {
         iterations: u32,
         salted_password: Vec<u8>,
     ) -> ScramClient {
-        self.cache = Some(SaltedPassword {
-            salt,
-            iterations,
-            value: salted_password,
-        });
+        self.cache = Some(SaltedPassword { salt, iterations, value: salted_password });
         self
     }
 
@@ -130,11 +118,7 @@ impl ScramClient {
     /// sent and the server decides) and `,`/`=` are escaped.
     pub fn client_first(&mut self) -> Vec<u8> {
         let username = saslprep(&self.username).unwrap_or(self.username.as_str().into());
-        let bare = format!(
-            "n={},r={}",
-            messages::encode_saslname(&username),
-            self.nonce
-        );
+        let bare = format!("n={},r={}", messages::encode_saslname(&username), self.nonce);
         let message = format!("{}{bare}", self.gs2_header());
         self.client_first_bare = Some(bare);
         message.into_bytes()
@@ -146,10 +130,7 @@ impl ScramClient {
     /// malformed, if `client_first` was not called, or if the nonce does
     /// not extend ours with a server part.
     pub fn handle_server_first(&mut self, msg: &[u8]) -> Result<Vec<u8>, SaslError> {
-        let bare = self
-            .client_first_bare
-            .as_deref()
-            .ok_or(SaslError::MalformedRequest)?;
+        let bare = self.client_first_bare.as_deref().ok_or(SaslError::MalformedRequest)?;
         let server_first = std::str::from_utf8(msg).map_err(|_| SaslError::MalformedRequest)?;
         let parsed = messages::parse_server_first(server_first)?;
         let server_part = parsed.nonce.strip_prefix(self.nonce.as_str());
@@ -187,35 +168,22 @@ impl ScramClient {
         // fails; the server could not have stored such a password anyway.
         let password = saslprep(&self.password).unwrap_or(self.password.as_str().into());
         let value = hi(self.hash, password.as_bytes(), &salt, iterations);
-        SaltedPassword {
-            salt,
-            iterations,
-            value,
-        }
+        SaltedPassword { salt, iterations, value }
     }
 
     /// Checks the server-final-message: `v=` must carry the expected
     /// ServerSignature (mutual authentication). `e=` or a wrong signature
     /// is [`SaslError::NotAuthorized`].
     pub fn verify_server_final(&self, msg: &[u8]) -> Result<(), SaslError> {
-        let expected = self
-            .server_signature
-            .as_deref()
-            .ok_or(SaslError::NotAuthorized)?;
+        let expected = self.server_signature.as_deref().ok_or(SaslError::NotAuthorized)?;
         let msg = std::str::from_utf8(msg).map_err(|_| SaslError::MalformedRequest)?;
         let verifier = messages::parse_server_final(msg)?;
-        if ct_eq(&verifier, expected) {
-            Ok(())
-        } else {
-            Err(SaslError::NotAuthorized)
-        }
+        if ct_eq(&verifier, expected) { Ok(()) } else { Err(SaslError::NotAuthorized) }
     }
 
     /// `(salt, iterations, SaltedPassword)` once the server-first-message
     /// has been handled, for the caller's cache.
     pub fn salted_password(&self) -> Option<(&[u8], u32, &[u8])> {
-        self.salted_password
-            .as_ref()
-            .map(|s| (s.salt.as_slice(), s.iterations, s.value.as_slice()))
+        self.salted_password.as_ref().map(|s| (s.salt.as_slice(), s.iterations, s.value.as_slice()))
     }
 }

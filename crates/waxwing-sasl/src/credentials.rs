@@ -39,23 +39,13 @@ impl ScramCredentials {
     /// Fails with [`SaslError::MalformedRequest`] if the password is not
     /// valid SASLprep input or `iterations` is 0 (RFC 5802 requires a
     /// positive count).
-    pub fn derive(
-        hash: HashAlg,
-        password: &str,
-        salt: &[u8],
-        iterations: u32,
-    ) -> Result<Self, SaslError> {
+    pub fn derive(hash: HashAlg, password: &str, salt: &[u8], iterations: u32) -> Result<Self, SaslError> {
         if iterations == 0 {
             return Err(SaslError::MalformedRequest);
         }
         let password = saslprep(password)?;
         let salted_password = hi(hash, password.as_bytes(), salt, iterations);
-        Ok(Self::from_salted_password(
-            hash,
-            salt.to_vec(),
-            iterations,
-            &salted_password,
-        ))
+        Ok(Self::from_salted_password(hash, salt.to_vec(), iterations, &salted_password))
     }
 
     /// Like [`derive`](Self::derive) with a fresh 16-byte random salt.

@@ -39,12 +39,8 @@ pub(crate) fn hi(alg: HashAlg, password: &[u8], salt: &[u8], iterations: u32) ->
     let mut out = vec![0; alg.output_len()];
     match alg {
         HashAlg::Sha1 => pbkdf2::pbkdf2_hmac::<sha1::Sha1>(password, salt, iterations, &mut out),
-        HashAlg::Sha256 => {
-            pbkdf2::pbkdf2_hmac::<sha2::Sha256>(password, salt, iterations, &mut out)
-        }
-        HashAlg::Sha512 => {
-            pbkdf2::pbkdf2_hmac::<sha2::Sha512>(password, salt, iterations, &mut out)
-        }
+        HashAlg::Sha256 => pbkdf2::pbkdf2_hmac::<sha2::Sha256>(password, salt, iterations, &mut out),
+        HashAlg::Sha512 => pbkdf2::pbkdf2_hmac::<sha2::Sha512>(password, salt, iterations, &mut out),
     }
     out
 }

@@ -28,9 +28,7 @@ pub use error::SaslError;
 pub use mechanism::{HashAlg, Mechanism};
 pub use plain::{PlainCredentials, parse_plain};
 pub use saslprep::saslprep;
-pub use server::{
-    ChannelBindingData, ClientFirst, ScramServer, TLS_EXPORTER, TLS_SERVER_END_POINT,
-};
+pub use server::{ChannelBindingData, ClientFirst, ScramServer, TLS_EXPORTER, TLS_SERVER_END_POINT};
 
 #[cfg(test)]
 mod rfc_vectors;

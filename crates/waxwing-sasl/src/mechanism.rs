@@ -54,30 +54,12 @@ impl Mechanism {
     /// Channel binding ranks above hash strength: a -PLUS mechanism defeats
     /// a TLS man-in-the-middle, which no hash choice does.
     pub const ALL: [Mechanism; 7] = [
-        Mechanism::Scram {
-            hash: HashAlg::Sha512,
-            plus: true,
-        },
-        Mechanism::Scram {
-            hash: HashAlg::Sha256,
-            plus: true,
-        },
-        Mechanism::Scram {
-            hash: HashAlg::Sha1,
-            plus: true,
-        },
-        Mechanism::Scram {
-            hash: HashAlg::Sha512,
-            plus: false,
-        },
-        Mechanism::Scram {
-            hash: HashAlg::Sha256,
-            plus: false,
-        },
-        Mechanism::Scram {
-            hash: HashAlg::Sha1,
-            plus: false,
-        },
+        Mechanism::Scram { hash: HashAlg::Sha512, plus: true },
+        Mechanism::Scram { hash: HashAlg::Sha256, plus: true },
+        Mechanism::Scram { hash: HashAlg::Sha1, plus: true },
+        Mechanism::Scram { hash: HashAlg::Sha512, plus: false },
+        Mechanism::Scram { hash: HashAlg::Sha256, plus: false },
+        Mechanism::Scram { hash: HashAlg::Sha1, plus: false },
         Mechanism::Plain,
     ];
 
@@ -85,30 +67,12 @@ impl Mechanism {
     pub fn name(&self) -> &'static str {
         match self {
             Mechanism::Plain => "PLAIN",
-            Mechanism::Scram {
-                hash: HashAlg::Sha1,
-                plus: false,
-            } => "SCRAM-SHA-1",
-            Mechanism::Scram {
-                hash: HashAlg::Sha1,
-                plus: true,
-            } => "SCRAM-SHA-1-PLUS",
-            Mechanism::Scram {
-                hash: HashAlg::Sha256,
-                plus: false,
-            } => "SCRAM-SHA-256",
-            Mechanism::Scram {
-                hash: HashAlg::Sha256,
-                plus: true,
-            } => "SCRAM-SHA-256-PLUS",
-            Mechanism::Scram {
-                hash: HashAlg::Sha512,
-                plus: false,
-            } => "SCRAM-SHA-512",
-            Mechanism::Scram {
-                hash: HashAlg::Sha512,
-                plus: true,
-            } => "SCRAM-SHA-512-PLUS",
+            Mechanism::Scram { hash: HashAlg::Sha1, plus: false } => "SCRAM-SHA-1",
+            Mechanism::Scram { hash: HashAlg::Sha1, plus: true } => "SCRAM-SHA-1-PLUS",
+            Mechanism::Scram { hash: HashAlg::Sha256, plus: false } => "SCRAM-SHA-256",
+            Mechanism::Scram { hash: HashAlg::Sha256, plus: true } => "SCRAM-SHA-256-PLUS",
+            Mechanism::Scram { hash: HashAlg::Sha512, plus: false } => "SCRAM-SHA-512",
+            Mechanism::Scram { hash: HashAlg::Sha512, plus: true } => "SCRAM-SHA-512-PLUS",
         }
     }
 

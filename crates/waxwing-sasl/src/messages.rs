@@ -40,8 +40,7 @@ pub(crate) struct ClientFirst<'a> {
 /// Parses `gs2-header client-first-message-bare`.
 pub(crate) fn parse_client_first(msg: &str) -> Result<ClientFirst<'_>, SaslError> {
     let mut parts = msg.splitn(3, ',');
-    let (Some(flag), Some(authzid_field), Some(bare)) = (parts.next(), parts.next(), parts.next())
-    else {
+    let (Some(flag), Some(authzid_field), Some(bare)) = (parts.next(), parts.next(), parts.next()) else {
         return Err(MALFORMED);
     };
     // Both fields and their commas, exactly as sent.
@@ -73,14 +72,7 @@ pub(crate) fn parse_client_first(msg: &str) -> Result<ClientFirst<'_>, SaslError
     let nonce = parse_nonce(attrs.next())?;
     check_extensions(attrs)?;
 
-    Ok(ClientFirst {
-        gs2_header,
-        cb_flag,
-        authzid,
-        username,
-        nonce,
-        bare,
-    })
+    Ok(ClientFirst { gs2_header, cb_flag, authzid, username, nonce, bare })
 }
 
 /// A parsed server-first-message.
@@ -104,25 +96,14 @@ pub(crate) fn parse_server_first(msg: &str) -> Result<ServerFirst<'_>, SaslError
         return Err(MALFORMED);
     }
     let nonce = parse_nonce(first)?;
-    let salt = attrs
-        .next()
-        .ok_or(MALFORMED)
-        .and_then(|a| parse_base64(a, 's'))?;
-    let iterations = attrs
-        .next()
-        .ok_or(MALFORMED)
-        .and_then(|a| attribute(a, 'i'))?
-        .parse::<u32>()
-        .map_err(|_| MALFORMED)?;
+    let salt = attrs.next().ok_or(MALFORMED).and_then(|a| parse_base64(a, 's'))?;
+    let iterations =
+        attrs.next().ok_or(MALFORMED).and_then(|a| attribute(a, 'i'))?.parse::<u32>().map_err(|_| MALFORMED)?;
     if salt.is_empty() || iterations == 0 {
         return Err(MALFORMED);
     }
     check_extensions(attrs)?;
-    Ok(ServerFirst {
-        nonce,
-        salt,
-        iterations,
-    })
+    Ok(ServerFirst { nonce, salt, iterations })
 }
 
 /// A parsed client-final-message.
@@ -150,18 +131,10 @@ pub(crate) fn parse_client_final(msg: &str) -> Result<ClientFinal<'_>, SaslError
     let proof = parse_base64(proof, 'p')?;
 
     let mut attrs = without_proof.split(',');
-    let channel_binding = attrs
-        .next()
-        .ok_or(MALFORMED)
-        .and_then(|a| parse_base64(a, 'c'))?;
+    let channel_binding = attrs.next().ok_or(MALFORMED).and_then(|a| parse_base64(a, 'c'))?;
     let nonce = parse_nonce(attrs.next())?;
     check_extensions(attrs)?;
-    Ok(ClientFinal {
-        channel_binding,
-        nonce,
-        proof,
-        without_proof,
-    })
+    Ok(ClientFinal { channel_binding, nonce, proof, without_proof })
 }
 
 /// Parses a server-final-message: `Ok(verifier)` for `v=`, `Err` for
@@ -179,9 +152,7 @@ pub(crate) fn parse_server_final(msg: &str) -> Result<Vec<u8>, SaslError> {
 
 /// The value of `attr` if it is `name=value`.
 fn attribute(attr: &str, name: char) -> Result<&str, SaslError> {
-    attr.strip_prefix(name)
-        .and_then(|rest| rest.strip_prefix('='))
-        .ok_or(MALFORMED)
+    attr.strip_prefix(name).and_then(|rest| rest.strip_prefix('=')).ok_or(MALFORMED)
 }
 
 fn parse_base64(attr: &str, name: char) -> Result<Vec<u8>, SaslError> {
@@ -215,10 +186,7 @@ fn check_extensions<'a>(attrs: impl Iterator<Item = &'a str>) -> Result<(), Sasl
 
 /// RFC 5056 channel-binding type names: `1*(ALPHA / DIGIT / "." / "-")`.
 fn is_cb_name(name: &str) -> bool {
-    !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+    !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
 }
 
 /// Decodes a `saslname`: `=2C` → `,`, `=3D` → `=`; any other `=` is an

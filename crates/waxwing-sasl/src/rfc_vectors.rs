@@ -42,10 +42,9 @@ const RFC7677: Vector = Vector {
 fn replay(v: &Vector) {
     let salt = b64_decode(v.salt).unwrap();
     let creds = ScramCredentials::derive(v.hash, "pencil", &salt, 4096).unwrap();
-    let mut client =
-        ScramClient::new(v.hash, "user", "pencil", None).with_fixed_nonce(v.client_nonce);
-    let mut server = ScramServer::new(v.hash, false, false, ChannelBindingData::default())
-        .with_fixed_nonce(v.server_nonce);
+    let mut client = ScramClient::new(v.hash, "user", "pencil", None).with_fixed_nonce(v.client_nonce);
+    let mut server =
+        ScramServer::new(v.hash, false, false, ChannelBindingData::default()).with_fixed_nonce(v.server_nonce);
 
     let client_first = client.client_first();
     assert_eq!(client_first, v.client_first.as_bytes());
@@ -53,22 +52,13 @@ fn replay(v: &Vector) {
     assert_eq!((first.username.as_str(), first.authzid), ("user", None));
 
     let server_first = server.server_first(Some(&creds));
-    assert_eq!(
-        String::from_utf8(server_first.clone()).unwrap(),
-        v.server_first
-    );
+    assert_eq!(String::from_utf8(server_first.clone()).unwrap(), v.server_first);
 
     let client_final = client.handle_server_first(&server_first).unwrap();
-    assert_eq!(
-        String::from_utf8(client_final.clone()).unwrap(),
-        v.client_final
-    );
+    assert_eq!(String::from_utf8(client_final.clone()).unwrap(), v.client_final);
 
     let server_final = server.handle_client_final(&client_final).unwrap();
-    assert_eq!(
-        String::from_utf8(server_final.clone()).unwrap(),
-        v.server_final
-    );
+    assert_eq!(String::from_utf8(server_final.clone()).unwrap(), v.server_final);
     client.verify_server_final(&server_final).unwrap();
     assert_eq!(server.channel_binding_type(), None);
 
@@ -79,10 +69,7 @@ fn replay(v: &Vector) {
         .with_fixed_nonce(v.client_nonce)
         .with_cached_salted_password(cached_salt.to_vec(), iterations, salted.to_vec());
     cached.client_first();
-    assert_eq!(
-        cached.handle_server_first(&server_first).unwrap(),
-        client_final
-    );
+    assert_eq!(cached.handle_server_first(&server_first).unwrap(), client_final);
 }
 
 #[test]

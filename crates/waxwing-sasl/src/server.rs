@@ -2,9 +2,7 @@
 //! channel binding for the -PLUS variants).
 
 use crate::credentials::ScramCredentials;
-use crate::crypto::{
-    b64_encode, ct_eq, hash, hmac, process_secret, random_bytes, random_nonce, xor,
-};
+use crate::crypto::{b64_encode, ct_eq, hash, hmac, process_secret, random_bytes, random_nonce, xor};
 use crate::messages::{self, CbFlag};
 use crate::{DEFAULT_ITERATIONS, HashAlg, SaslError, saslprep};
 
@@ -119,21 +117,8 @@ impl ScramServer {
     /// client sending GS2 flag `y` then is the victim of a downgrade attack,
     /// so authentication fails (RFC 5802 §6). `cb` is what the TLS layer
     /// can bind to.
-    pub fn new(
-        hash: HashAlg,
-        plus: bool,
-        plus_advertised: bool,
-        cb: ChannelBindingData,
-    ) -> ScramServer {
-        ScramServer {
-            hash,
-            plus,
-            plus_advertised,
-            cb,
-            cb_type: None,
-            fixed_nonce: None,
-            state: State::Start,
-        }
+    pub fn new(hash: HashAlg, plus: bool, plus_advertised: bool, cb: ChannelBindingData) -> ScramServer {
+        ScramServer { hash, plus, plus_advertised, cb, cb_type: None, fixed_nonce: None, state: State::Start }
     }
 
     /// Uses `nonce` instead of a random server nonce (test vectors only).
@@ -190,10 +175,7 @@ impl ScramServer {
             client_nonce: parsed.nonce.to_owned(),
             bare: parsed.bare.to_owned(),
         });
-        Ok(ClientFirst {
-            username,
-            authzid: parsed.authzid,
-        })
+        Ok(ClientFirst { username, authzid: parsed.authzid })
     }
 
     /// Builds the server-first-message `r=<client+server nonce>,s=<salt>,i=<count>`.
@@ -209,9 +191,7 @@ impl ScramServer {
     ///
     /// Called out of order, it returns an empty message and the exchange fails.
     pub fn server_first(&mut self, creds: Option<&ScramCredentials>) -> Vec<u8> {
-        let State::GotClientFirst(client_first) =
-            std::mem::replace(&mut self.state, State::Finished)
-        else {
+        let State::GotClientFirst(client_first) = std::mem::replace(&mut self.state, State::Finished) else {
             return Vec::new();
         };
         let (creds, user_exists) = match creds {
@@ -222,13 +202,7 @@ impl ScramServer {
         let nonce = format!("{}{server_nonce}", client_first.client_nonce);
         let server_first = messages::format_server_first(&nonce, &creds.salt, creds.iterations);
         let reply = server_first.clone().into_bytes();
-        self.state = State::SentServerFirst(Challenge {
-            client_first,
-            server_first,
-            nonce,
-            creds,
-            user_exists,
-        });
+        self.state = State::SentServerFirst(Challenge { client_first, server_first, nonce, creds, user_exists });
         reply
     }
 
@@ -261,8 +235,7 @@ impl ScramServer {
     /// (constant-time). Any mismatch is [`SaslError::NotAuthorized`];
     /// syntax errors are [`SaslError::MalformedRequest`].
     pub fn handle_client_final(&mut self, msg: &[u8]) -> Result<Vec<u8>, SaslError> {
-        let State::SentServerFirst(challenge) = std::mem::replace(&mut self.state, State::Finished)
-        else {
+        let State::SentServerFirst(challenge) = std::mem::replace(&mut self.state, State::Finished) else {
             return Err(SaslError::MalformedRequest);
         };
         let msg = std::str::from_utf8(msg).map_err(|_| SaslError::MalformedRequest)?;
@@ -277,10 +250,8 @@ impl ScramServer {
 
         let alg = self.hash;
         let creds = &challenge.creds;
-        let auth_message = format!(
-            "{},{},{}",
-            challenge.client_first.bare, challenge.server_first, client_final.without_proof
-        );
+        let auth_message =
+            format!("{},{},{}", challenge.client_first.bare, challenge.server_first, client_final.without_proof);
         if client_final.proof.len() != alg.output_len() {
             return Err(SaslError::NotAuthorized);
         }

@@ -6,10 +6,7 @@ use crate::{ChannelBindingData, HashAlg, SaslError, ScramClient, ScramCredential
 const ITERATIONS: u32 = 16;
 
 fn cb_data() -> ChannelBindingData {
-    ChannelBindingData {
-        tls_exporter: Some(vec![7; 32]),
-        tls_server_end_point: Some(vec![9; 32]),
-    }
+    ChannelBindingData { tls_exporter: Some(vec![7; 32]), tls_server_end_point: Some(vec![9; 32]) }
 }
 
 /// Runs a full exchange; returns the first error, from whichever step.
@@ -37,19 +34,10 @@ fn flag_y_is_a_downgrade_only_if_plus_was_advertised() {
     // RFC 5802 §6: the client supports channel binding but believes the
     // server does not. If we did advertise -PLUS, someone removed it.
     assert!(exchange(client("y,,", None), server(false, false)).is_ok());
-    assert_eq!(
-        exchange(client("y,,", None), server(false, true)).err(),
-        Some(SaslError::NotAuthorized)
-    );
+    assert_eq!(exchange(client("y,,", None), server(false, true)).err(), Some(SaslError::NotAuthorized));
     // A -PLUS mechanism with `y` or `n` makes no sense.
-    assert_eq!(
-        exchange(client("y,,", None), server(true, true)).err(),
-        Some(SaslError::MalformedRequest)
-    );
-    assert_eq!(
-        exchange(client("n,,", None), server(true, true)).err(),
-        Some(SaslError::MalformedRequest)
-    );
+    assert_eq!(exchange(client("y,,", None), server(true, true)).err(), Some(SaslError::MalformedRequest));
+    assert_eq!(exchange(client("n,,", None), server(true, true)).err(), Some(SaslError::MalformedRequest));
     // `n` on a plain mechanism is fine whether or not -PLUS was offered.
     assert!(exchange(client("n,,", None), server(false, true)).is_ok());
 }
@@ -58,11 +46,7 @@ fn flag_y_is_a_downgrade_only_if_plus_was_advertised() {
 fn flag_p_requires_a_plus_mechanism() {
     let header = "p=tls-exporter,,";
     assert_eq!(
-        exchange(
-            client(header, Some(("tls-exporter", 7))),
-            server(false, true)
-        )
-        .err(),
+        exchange(client(header, Some(("tls-exporter", 7))), server(false, true)).err(),
         Some(SaslError::MalformedRequest)
     );
 }
@@ -74,9 +58,7 @@ fn authzid_is_decoded_and_part_of_the_binding() {
     let first = server.handle_client_first(&c.client_first()).unwrap();
     assert_eq!(first.authzid.as_deref(), Some("admin,x@example.com"));
     let creds = ScramCredentials::derive(HashAlg::Sha256, "pencil", b"salt", ITERATIONS).unwrap();
-    let client_final = c
-        .handle_server_first(&server.server_first(Some(&creds)))
-        .unwrap();
+    let client_final = c.handle_server_first(&server.server_first(Some(&creds))).unwrap();
     assert!(server.handle_client_final(&client_final).is_ok());
 }
 
@@ -94,9 +76,6 @@ fn c_must_repeat_the_exact_gs2_header() {
     liar.client_first();
     let client_final = liar.handle_server_first(&server_first).unwrap();
     assert!(client_final.starts_with(b"c=eSws,"));
-    assert_eq!(
-        server.handle_client_final(&client_final),
-        Err(SaslError::NotAuthorized)
-    );
+    assert_eq!(server.handle_client_final(&client_final), Err(SaslError::NotAuthorized));
     assert!(honest.handle_server_first(&server_first).is_ok());
 }

@@ -20,22 +20,12 @@ fn mechanism_names_round_trip() {
     for mechanism in Mechanism::ALL {
         assert_eq!(Mechanism::from_name(mechanism.name()), Some(mechanism));
     }
-    for unknown in [
-        "",
-        "plain",
-        "SCRAM-SHA-384",
-        "SCRAM-SHA-1-plus",
-        "DIGEST-MD5",
-        "EXTERNAL",
-    ] {
+    for unknown in ["", "plain", "SCRAM-SHA-384", "SCRAM-SHA-1-plus", "DIGEST-MD5", "EXTERNAL"] {
         assert_eq!(Mechanism::from_name(unknown), None);
     }
     assert_eq!(
         Mechanism::from_name("SCRAM-SHA-256-PLUS"),
-        Some(Mechanism::Scram {
-            hash: HashAlg::Sha256,
-            plus: true
-        })
+        Some(Mechanism::Scram { hash: HashAlg::Sha256, plus: true })
     );
 }
 

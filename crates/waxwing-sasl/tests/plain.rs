@@ -3,33 +3,20 @@
 use waxwing_sasl::{HashAlg, PlainCredentials, SaslError, ScramCredentials, parse_plain};
 
 fn plain(authzid: Option<&str>, authcid: &str, password: &str) -> PlainCredentials {
-    PlainCredentials {
-        authzid: authzid.map(str::to_owned),
-        authcid: authcid.to_owned(),
-        password: password.to_owned(),
-    }
+    PlainCredentials { authzid: authzid.map(str::to_owned), authcid: authcid.to_owned(), password: password.to_owned() }
 }
 
 #[test]
 fn valid_messages() {
-    assert_eq!(
-        parse_plain(b"\0tim\0tanstaaftanstaaf"),
-        Ok(plain(None, "tim", "tanstaaftanstaaf"))
-    );
-    assert_eq!(
-        parse_plain(b"Kurt\0tim\0tanstaaftanstaaf"),
-        Ok(plain(Some("Kurt"), "tim", "tanstaaftanstaaf"))
-    );
+    assert_eq!(parse_plain(b"\0tim\0tanstaaftanstaaf"), Ok(plain(None, "tim", "tanstaaftanstaaf")));
+    assert_eq!(parse_plain(b"Kurt\0tim\0tanstaaftanstaaf"), Ok(plain(Some("Kurt"), "tim", "tanstaaftanstaaf")));
     assert_eq!(
         parse_plain("juliet@example.com\0juliet\0p ä ss".as_bytes()),
         Ok(plain(Some("juliet@example.com"), "juliet", "p ä ss"))
     );
     // The authcid is SASLprep'd like a SCRAM user name; the password is
     // left for verify_password, which SASLpreps it.
-    assert_eq!(
-        parse_plain("\0I\u{AD}X\0I\u{AD}X".as_bytes()),
-        Ok(plain(None, "IX", "I\u{AD}X"))
-    );
+    assert_eq!(parse_plain("\0I\u{AD}X\0I\u{AD}X".as_bytes()), Ok(plain(None, "IX", "I\u{AD}X")));
 }
 
 #[test]
@@ -55,12 +42,7 @@ fn malformed_messages() {
         "\0\u{AD}\0pw".as_bytes(),
     ];
     for msg in cases {
-        assert_eq!(
-            parse_plain(msg),
-            Err(SaslError::MalformedRequest),
-            "{:?}",
-            String::from_utf8_lossy(msg)
-        );
+        assert_eq!(parse_plain(msg), Err(SaslError::MalformedRequest), "{:?}", String::from_utf8_lossy(msg));
     }
 }
 
@@ -76,8 +58,5 @@ fn verifies_against_scram_credentials() {
 #[test]
 fn debug_hides_password() {
     let debug = format!("{:?}", parse_plain(b"\0tim\0hunter2").unwrap());
-    assert!(
-        debug.contains("tim") && !debug.contains("hunter2"),
-        "{debug}"
-    );
+    assert!(debug.contains("tim") && !debug.contains("hunter2"), "{debug}");
 }

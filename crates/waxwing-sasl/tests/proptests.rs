@@ -2,8 +2,7 @@
 
 use proptest::prelude::*;
 use waxwing_sasl::{
-    ChannelBindingData, HashAlg, SaslError, ScramClient, ScramCredentials, ScramServer,
-    parse_plain, saslprep,
+    ChannelBindingData, HashAlg, SaslError, ScramClient, ScramCredentials, ScramServer, parse_plain, saslprep,
 };
 
 /// Low, because tests run unoptimised.
@@ -15,11 +14,7 @@ fn hash_alg() -> impl Strategy<Value = HashAlg> {
 
 /// `None`, or one of the two supported binding types.
 fn binding() -> impl Strategy<Value = Option<&'static str>> {
-    prop::sample::select(vec![
-        None,
-        Some("tls-exporter"),
-        Some("tls-server-end-point"),
-    ])
+    prop::sample::select(vec![None, Some("tls-exporter"), Some("tls-server-end-point")])
 }
 
 /// Strings with SCRAM-significant characters (`,` `=` NUL), non-ASCII
@@ -61,13 +56,7 @@ fn honest_transcript(hash: HashAlg, creds: &ScramCredentials) -> Transcript {
     server.handle_client_first(&client_first).unwrap();
     let server_first = server.server_first(Some(creds));
     let client_final = client.handle_server_first(&server_first).unwrap();
-    Transcript {
-        client,
-        server,
-        client_first,
-        server_first,
-        client_final,
-    }
+    Transcript { client, server, client_first, server_first, client_final }
 }
 
 /// Changes one byte of `msg`, or truncates it.

@@ -3,8 +3,7 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use waxwing_sasl::{
-    ChannelBindingData, DEFAULT_ITERATIONS, HashAlg, SaslError, ScramClient, ScramCredentials,
-    ScramServer,
+    ChannelBindingData, DEFAULT_ITERATIONS, HashAlg, SaslError, ScramClient, ScramCredentials, ScramServer,
 };
 
 /// Low, because tests run unoptimised.
@@ -13,10 +12,7 @@ const EXPORTER: &[u8] = &[0xE5; 32];
 const END_POINT: &[u8] = &[0x5E; 48];
 
 fn cb_data() -> ChannelBindingData {
-    ChannelBindingData {
-        tls_exporter: Some(EXPORTER.to_vec()),
-        tls_server_end_point: Some(END_POINT.to_vec()),
-    }
+    ChannelBindingData { tls_exporter: Some(EXPORTER.to_vec()), tls_server_end_point: Some(END_POINT.to_vec()) }
 }
 
 fn creds(hash: HashAlg) -> ScramCredentials {
@@ -34,25 +30,14 @@ struct Exchange {
 }
 
 /// Runs an exchange up to (not including) the server's final check.
-fn start(
-    hash: HashAlg,
-    user: &str,
-    password: &str,
-    cb: Cb,
-    creds: Option<&ScramCredentials>,
-) -> Exchange {
+fn start(hash: HashAlg, user: &str, password: &str, cb: Cb, creds: Option<&ScramCredentials>) -> Exchange {
     let cb_owned = cb.map(|(name, data)| (name.to_owned(), data.to_vec()));
     let mut client = ScramClient::new(hash, user, password, cb_owned);
     let mut server = ScramServer::new(hash, cb.is_some(), true, cb_data());
     server.handle_client_first(&client.client_first()).unwrap();
     let server_first = server.server_first(creds);
     let client_final = client.handle_server_first(&server_first).unwrap();
-    Exchange {
-        client,
-        server,
-        server_first,
-        client_final,
-    }
+    Exchange { client, server, server_first, client_final }
 }
 
 fn replace(msg: &[u8], from: &str, to: &str) -> Vec<u8> {
@@ -63,11 +48,7 @@ fn replace(msg: &[u8], from: &str, to: &str) -> Vec<u8> {
 
 #[test]
 fn round_trips_for_every_hash_and_binding() {
-    let bindings: [Cb; 3] = [
-        None,
-        Some(("tls-exporter", EXPORTER)),
-        Some(("tls-server-end-point", END_POINT)),
-    ];
+    let bindings: [Cb; 3] = [None, Some(("tls-exporter", EXPORTER)), Some(("tls-server-end-point", END_POINT))];
     for hash in HashAlg::ALL {
         let creds = creds(hash);
         for cb in bindings {
@@ -87,25 +68,25 @@ fn cached_salted_password_is_reused() {
     assert_eq!((salt, iterations), (creds.salt.as_slice(), ITERATIONS));
 
     // With the cache the password is never used, so a wrong one still works.
-    let mut client = ScramClient::new(HashAlg::Sha512, "user", "not the password", None)
-        .with_cached_salted_password(salt.to_vec(), iterations, salted.to_vec());
+    let mut client = ScramClient::new(HashAlg::Sha512, "user", "not the password", None).with_cached_salted_password(
+        salt.to_vec(),
+        iterations,
+        salted.to_vec(),
+    );
     let mut server = ScramServer::new(HashAlg::Sha512, false, false, cb_data());
     server.handle_client_first(&client.client_first()).unwrap();
-    let client_final = client
-        .handle_server_first(&server.server_first(Some(&creds)))
-        .unwrap();
-    client
-        .verify_server_final(&server.handle_client_final(&client_final).unwrap())
-        .unwrap();
+    let client_final = client.handle_server_first(&server.server_first(Some(&creds))).unwrap();
+    client.verify_server_final(&server.handle_client_final(&client_final).unwrap()).unwrap();
 
     // A cache entry for other parameters is ignored.
-    let mut client = ScramClient::new(HashAlg::Sha512, "user", "pencil", None)
-        .with_cached_salted_password(b"other".to_vec(), iterations, vec![0; 64]);
+    let mut client = ScramClient::new(HashAlg::Sha512, "user", "pencil", None).with_cached_salted_password(
+        b"other".to_vec(),
+        iterations,
+        vec![0; 64],
+    );
     let mut server = ScramServer::new(HashAlg::Sha512, false, false, cb_data());
     server.handle_client_first(&client.client_first()).unwrap();
-    let client_final = client
-        .handle_server_first(&server.server_first(Some(&creds)))
-        .unwrap();
+    let client_final = client.handle_server_first(&server.server_first(Some(&creds))).unwrap();
     assert!(server.handle_client_final(&client_final).is_ok());
 }
 
@@ -113,10 +94,7 @@ fn cached_salted_password_is_reused() {
 fn wrong_password_is_not_authorized() {
     for hash in HashAlg::ALL {
         let mut ex = start(hash, "user", "pencil!", None, Some(&creds(hash)));
-        assert_eq!(
-            ex.server.handle_client_final(&ex.client_final),
-            Err(SaslError::NotAuthorized)
-        );
+        assert_eq!(ex.server.handle_client_final(&ex.client_final), Err(SaslError::NotAuthorized));
     }
 }
 
@@ -128,27 +106,15 @@ fn unknown_user_gets_a_normal_looking_challenge() {
     let attrs: Vec<&str> = server_first.split(',').collect();
     assert_eq!(attrs.len(), 3);
     assert!(attrs[0].starts_with("r="));
-    let salt = STANDARD
-        .decode(attrs[1].strip_prefix("s=").unwrap())
-        .unwrap();
+    let salt = STANDARD.decode(attrs[1].strip_prefix("s=").unwrap()).unwrap();
     assert_eq!(salt.len(), 16, "same length as a real salt");
     assert_eq!(attrs[2], format!("i={DEFAULT_ITERATIONS}"));
-    assert_eq!(
-        ex.server.handle_client_final(&ex.client_final),
-        Err(SaslError::NotAuthorized)
-    );
+    assert_eq!(ex.server.handle_client_final(&ex.client_final), Err(SaslError::NotAuthorized));
 
     // The fake salt is stable per user (a fresh random one would give the
     // game away on a second attempt) and differs between users and hashes.
     let salt_of = |hash, user| start(hash, user, "x", None, None).server_first;
-    let s = |msg: Vec<u8>| {
-        String::from_utf8(msg)
-            .unwrap()
-            .split(',')
-            .nth(1)
-            .unwrap()
-            .to_owned()
-    };
+    let s = |msg: Vec<u8>| String::from_utf8(msg).unwrap().split(',').nth(1).unwrap().to_owned();
     assert_eq!(s(salt_of(hash, "nobody")), attrs[1]);
     assert_ne!(s(salt_of(hash, "somebody")), attrs[1]);
     assert_ne!(s(salt_of(HashAlg::Sha1, "nobody")), attrs[1]);
@@ -156,17 +122,8 @@ fn unknown_user_gets_a_normal_looking_challenge() {
 
 #[test]
 fn credentials_for_another_hash_are_treated_as_unknown_user() {
-    let mut ex = start(
-        HashAlg::Sha256,
-        "user",
-        "pencil",
-        None,
-        Some(&creds(HashAlg::Sha1)),
-    );
-    assert_eq!(
-        ex.server.handle_client_final(&ex.client_final),
-        Err(SaslError::NotAuthorized)
-    );
+    let mut ex = start(HashAlg::Sha256, "user", "pencil", None, Some(&creds(HashAlg::Sha1)));
+    assert_eq!(ex.server.handle_client_final(&ex.client_final), Err(SaslError::NotAuthorized));
 }
 
 #[test]
@@ -176,9 +133,7 @@ fn tampered_client_final_is_not_authorized() {
     type Tamper<'a> = (&'a str, &'a dyn Fn(&str) -> String);
     let tamper: [Tamper<'_>; 5] = [
         // c= without the binding data, i.e. "p=tls-exporter,,".
-        ("binding data", &|m| {
-            m.replacen(&m[2..m.find(',').unwrap()], "cD10bHMtZXhwb3J0ZXIsLA==", 1)
-        }),
+        ("binding data", &|m| m.replacen(&m[2..m.find(',').unwrap()], "cD10bHMtZXhwb3J0ZXIsLA==", 1)),
         // A different nonce (server part changed).
         ("nonce", &|m| {
             let r = m.find(",r=").unwrap() + 3;
@@ -193,9 +148,7 @@ fn tampered_client_final_is_not_authorized() {
             format!("{}{}", &m[..p], STANDARD.encode(proof))
         }),
         // A proof of the wrong length.
-        ("short proof", &|m| {
-            format!("{}AAAA", &m[..m.rfind(",p=").unwrap() + 3])
-        }),
+        ("short proof", &|m| format!("{}AAAA", &m[..m.rfind(",p=").unwrap() + 3])),
         // An extension inserted: changes the AuthMessage.
         ("extension", &|m| m.replacen(",p=", ",x=1,p=", 1)),
     ];
@@ -203,11 +156,7 @@ fn tampered_client_final_is_not_authorized() {
         let mut ex = start(HashAlg::Sha256, "user", "pencil", cb, Some(&creds));
         let msg = f(std::str::from_utf8(&ex.client_final).unwrap());
         assert_ne!(msg.as_bytes(), ex.client_final.as_slice(), "{what}");
-        assert_eq!(
-            ex.server.handle_client_final(msg.as_bytes()),
-            Err(SaslError::NotAuthorized),
-            "{what}"
-        );
+        assert_eq!(ex.server.handle_client_final(msg.as_bytes()), Err(SaslError::NotAuthorized), "{what}");
     }
 }
 
@@ -215,44 +164,24 @@ fn tampered_client_final_is_not_authorized() {
 fn extensions_are_ignored_when_client_signs_them() {
     // Unknown non-mandatory extensions after r= are allowed (RFC 5802 §5).
     let mut server = ScramServer::new(HashAlg::Sha1, false, false, cb_data());
-    let first = server
-        .handle_client_first(b"n,,n=user,r=abcdef,x=ext")
-        .unwrap();
+    let first = server.handle_client_first(b"n,,n=user,r=abcdef,x=ext").unwrap();
     assert_eq!(first.username, "user");
 }
 
 #[test]
 fn client_with_wrong_binding_data_is_rejected() {
     // What a TLS man-in-the-middle would compute: its own exporter value.
-    let mut ex = start(
-        HashAlg::Sha1,
-        "user",
-        "pencil",
-        Some(("tls-exporter", &[0; 32])),
-        Some(&creds(HashAlg::Sha1)),
-    );
-    assert_eq!(
-        ex.server.handle_client_final(&ex.client_final),
-        Err(SaslError::NotAuthorized)
-    );
+    let mut ex = start(HashAlg::Sha1, "user", "pencil", Some(("tls-exporter", &[0; 32])), Some(&creds(HashAlg::Sha1)));
+    assert_eq!(ex.server.handle_client_final(&ex.client_final), Err(SaslError::NotAuthorized));
 }
 
 #[test]
 fn unsupported_or_unavailable_binding_type_fails() {
-    let only_end_point = ChannelBindingData {
-        tls_exporter: None,
-        tls_server_end_point: Some(END_POINT.to_vec()),
-    };
+    let only_end_point = ChannelBindingData { tls_exporter: None, tls_server_end_point: Some(END_POINT.to_vec()) };
     let mut server = ScramServer::new(HashAlg::Sha256, true, true, only_end_point);
-    assert_eq!(
-        server.handle_client_first(b"p=tls-exporter,,n=user,r=abc"),
-        Err(SaslError::NotAuthorized)
-    );
+    assert_eq!(server.handle_client_first(b"p=tls-exporter,,n=user,r=abc"), Err(SaslError::NotAuthorized));
     let mut server = ScramServer::new(HashAlg::Sha256, true, true, cb_data());
-    assert_eq!(
-        server.handle_client_first(b"p=tls-unique,,n=user,r=abc"),
-        Err(SaslError::NotAuthorized)
-    );
+    assert_eq!(server.handle_client_first(b"p=tls-unique,,n=user,r=abc"), Err(SaslError::NotAuthorized));
     assert_eq!(server.channel_binding_type(), None);
 }
 
@@ -264,23 +193,13 @@ fn channel_binding_flag_must_match_mechanism() {
         (false, false, b"n,,n=u,r=a", Ok(())),
         (false, false, b"y,,n=u,r=a", Ok(())),
         (false, true, b"y,,n=u,r=a", Err(SaslError::NotAuthorized)),
-        (
-            false,
-            true,
-            b"p=tls-exporter,,n=u,r=a",
-            Err(SaslError::MalformedRequest),
-        ),
+        (false, true, b"p=tls-exporter,,n=u,r=a", Err(SaslError::MalformedRequest)),
         (true, true, b"n,,n=u,r=a", Err(SaslError::MalformedRequest)),
         (true, true, b"y,,n=u,r=a", Err(SaslError::MalformedRequest)),
     ];
     for (plus, advertised, msg, expected) in cases {
         let mut server = ScramServer::new(HashAlg::Sha256, plus, advertised, cb_data());
-        assert_eq!(
-            server.handle_client_first(msg).map(|_| ()),
-            expected,
-            "{}",
-            String::from_utf8_lossy(msg)
-        );
+        assert_eq!(server.handle_client_first(msg).map(|_| ()), expected, "{}", String::from_utf8_lossy(msg));
     }
 }
 
@@ -364,17 +283,10 @@ fn malformed_client_final_messages() {
     ];
     for msg in cases {
         let mut ex = start(HashAlg::Sha256, "user", "pencil", None, Some(&creds));
-        assert_eq!(
-            ex.server.handle_client_final(msg.as_bytes()),
-            Err(SaslError::MalformedRequest),
-            "{msg}"
-        );
+        assert_eq!(ex.server.handle_client_final(msg.as_bytes()), Err(SaslError::MalformedRequest), "{msg}");
     }
     let mut ex = start(HashAlg::Sha256, "user", "pencil", None, Some(&creds));
-    assert_eq!(
-        ex.server.handle_client_final(b"c=biws,\xff"),
-        Err(SaslError::MalformedRequest)
-    );
+    assert_eq!(ex.server.handle_client_final(b"c=biws,\xff"), Err(SaslError::MalformedRequest));
 }
 
 #[test]
@@ -382,58 +294,31 @@ fn out_of_order_calls_fail() {
     let creds = creds(HashAlg::Sha1);
     let mut server = ScramServer::new(HashAlg::Sha1, false, false, cb_data());
     assert_eq!(server.server_first(Some(&creds)), Vec::<u8>::new());
-    assert_eq!(
-        server.handle_client_final(b"c=biws,r=a,p=AAAA"),
-        Err(SaslError::MalformedRequest)
-    );
+    assert_eq!(server.handle_client_final(b"c=biws,r=a,p=AAAA"), Err(SaslError::MalformedRequest));
 
     let mut ex = start(HashAlg::Sha1, "user", "pencil", None, Some(&creds));
-    assert_eq!(
-        ex.server.handle_client_first(b"n,,n=user,r=abc"),
-        Err(SaslError::MalformedRequest)
-    );
+    assert_eq!(ex.server.handle_client_first(b"n,,n=user,r=abc"), Err(SaslError::MalformedRequest));
     assert_eq!(ex.server.server_first(Some(&creds)), Vec::<u8>::new());
-    assert!(
-        ex.server.handle_client_final(&ex.client_final).is_err(),
-        "state was consumed"
-    );
+    assert!(ex.server.handle_client_final(&ex.client_final).is_err(), "state was consumed");
 
     // A failed step ends the exchange: no second guess at the proof.
     let mut ex = start(HashAlg::Sha1, "user", "pencil", None, Some(&creds));
     let bad = replace(&ex.client_final, ",p=", ",p=A");
     assert!(ex.server.handle_client_final(&bad).is_err());
-    assert_eq!(
-        ex.server.handle_client_final(&ex.client_final),
-        Err(SaslError::MalformedRequest)
-    );
+    assert_eq!(ex.server.handle_client_final(&ex.client_final), Err(SaslError::MalformedRequest));
 
     let mut client = ScramClient::new(HashAlg::Sha1, "user", "pencil", None);
-    assert_eq!(
-        client.handle_server_first(b"r=abc,s=QQ==,i=1"),
-        Err(SaslError::MalformedRequest)
-    );
-    assert_eq!(
-        client.verify_server_final(b"v=AAAA"),
-        Err(SaslError::NotAuthorized)
-    );
+    assert_eq!(client.handle_server_first(b"r=abc,s=QQ==,i=1"), Err(SaslError::MalformedRequest));
+    assert_eq!(client.verify_server_final(b"v=AAAA"), Err(SaslError::NotAuthorized));
 }
 
 #[test]
 fn client_checks_the_server() {
     let creds = creds(HashAlg::Sha256);
     let ex = start(HashAlg::Sha256, "user", "pencil", None, Some(&creds));
-    assert_eq!(
-        ex.client.verify_server_final(b"e=invalid-proof"),
-        Err(SaslError::NotAuthorized)
-    );
-    assert_eq!(
-        ex.client.verify_server_final(b"v=AAAA"),
-        Err(SaslError::NotAuthorized)
-    );
-    assert_eq!(
-        ex.client.verify_server_final(b"x=AAAA"),
-        Err(SaslError::MalformedRequest)
-    );
+    assert_eq!(ex.client.verify_server_final(b"e=invalid-proof"), Err(SaslError::NotAuthorized));
+    assert_eq!(ex.client.verify_server_final(b"v=AAAA"), Err(SaslError::NotAuthorized));
+    assert_eq!(ex.client.verify_server_final(b"x=AAAA"), Err(SaslError::MalformedRequest));
 
     // A server-first whose nonce does not extend ours, or with no server
     // part, or with a zero iteration count or mandatory extension.
@@ -448,11 +333,7 @@ fn client_checks_the_server() {
         format!("r={nonce}x,s=QQ==,i=-1"),
         format!("m=1,r={nonce}x,s=QQ==,i=4096"),
     ] {
-        assert_eq!(
-            client.handle_server_first(bad.as_bytes()),
-            Err(SaslError::MalformedRequest),
-            "{bad}"
-        );
+        assert_eq!(client.handle_server_first(bad.as_bytes()), Err(SaslError::MalformedRequest), "{bad}");
     }
 }
 
@@ -468,8 +349,7 @@ fn credentials() {
     assert!(!creds.verify_password("ix"));
     assert!(!creds.verify_password("bell\u{7}"));
 
-    let derived_again =
-        ScramCredentials::derive(HashAlg::Sha256, "I\u{AD}X", b"salt", ITERATIONS).unwrap();
+    let derived_again = ScramCredentials::derive(HashAlg::Sha256, "I\u{AD}X", b"salt", ITERATIONS).unwrap();
     assert_eq!(derived_again, creds);
 
     let a = ScramCredentials::new_random(HashAlg::Sha1, "pw", ITERATIONS).unwrap();
@@ -477,38 +357,20 @@ fn credentials() {
     assert_eq!(a.salt.len(), 16);
     assert_ne!(a.salt, b.salt);
     assert_eq!(a.stored_key.len(), 20);
-    assert_eq!(
-        ScramCredentials::new_random(HashAlg::Sha512, "pw", 1)
-            .unwrap()
-            .server_key
-            .len(),
-        64
-    );
+    assert_eq!(ScramCredentials::new_random(HashAlg::Sha512, "pw", 1).unwrap().server_key.len(), 64);
 
-    assert_eq!(
-        ScramCredentials::derive(HashAlg::Sha1, "pw", b"s", 0),
-        Err(SaslError::MalformedRequest)
-    );
-    assert_eq!(
-        ScramCredentials::derive(HashAlg::Sha1, "\u{7}", b"s", 1),
-        Err(SaslError::MalformedRequest)
-    );
+    assert_eq!(ScramCredentials::derive(HashAlg::Sha1, "pw", b"s", 0), Err(SaslError::MalformedRequest));
+    assert_eq!(ScramCredentials::derive(HashAlg::Sha1, "\u{7}", b"s", 1), Err(SaslError::MalformedRequest));
 }
 
 #[test]
 fn credentials_debug_hides_keys() {
     let creds = ScramCredentials::derive(HashAlg::Sha1, "pencil", b"salt", ITERATIONS).unwrap();
     let debug = format!("{creds:?}");
-    assert!(
-        debug.contains("Sha1") && debug.contains("iterations: 32"),
-        "{debug}"
-    );
+    assert!(debug.contains("Sha1") && debug.contains("iterations: 32"), "{debug}");
     for key in [&creds.stored_key, &creds.server_key] {
         assert!(!debug.contains(&format!("{key:?}")[1..10]), "{debug}");
         assert!(!debug.contains(&STANDARD.encode(key)));
     }
-    assert!(
-        !debug.contains("stored_key") && !debug.contains("server_key"),
-        "{debug}"
-    );
+    assert!(!debug.contains("stored_key") && !debug.contains("server_key"), "{debug}");
 }

@@ -36,19 +36,10 @@ impl Accounts<'_> {
     /// when a concurrent call creates it first, and with
     /// [`StoreError::DuplicateHash`] if two credentials share a hash.
     /// Either everything is stored or nothing is.
-    pub async fn create(
-        &self,
-        domain: &str,
-        localpart: &str,
-        creds: &[ScramCredentials],
-    ) -> Result<(), StoreError> {
+    pub async fn create(&self, domain: &str, localpart: &str, creds: &[ScramCredentials]) -> Result<(), StoreError> {
         check_distinct_hashes(creds)?;
         let now = unix_now();
-        let mut tx = self
-            .store
-            .pool()
-            .begin_with(self.store.begin_write())
-            .await?;
+        let mut tx = self.store.pool().begin_with(self.store.begin_write()).await?;
         // ON CONFLICT DO NOTHING rather than catching the unique violation:
         // a failed statement would abort the whole PostgreSQL transaction,
         // and the losing side of a concurrent create simply gets no row.
@@ -81,11 +72,7 @@ impl Accounts<'_> {
         creds: &[ScramCredentials],
     ) -> Result<(), StoreError> {
         check_distinct_hashes(creds)?;
-        let mut tx = self
-            .store
-            .pool()
-            .begin_with(self.store.begin_write())
-            .await?;
+        let mut tx = self.store.pool().begin_with(self.store.begin_write()).await?;
         // Writing the account row first locks it (a row lock on PostgreSQL),
         // so two concurrent password changes run one after the other instead
         // of interleaving their DELETE and INSERTs into a key conflict.
@@ -100,10 +87,7 @@ impl Accounts<'_> {
         .fetch_optional(&mut *tx)
         .await?;
         let id = id.ok_or(StoreError::NotFound)?;
-        sqlx::query("DELETE FROM account_credentials WHERE account_id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query("DELETE FROM account_credentials WHERE account_id = $1").bind(id).execute(&mut *tx).await?;
         insert_credentials(&mut tx, id, creds).await?;
         tx.commit().await?;
         Ok(())
@@ -153,11 +137,10 @@ impl Accounts<'_> {
 
     /// The localparts of all accounts of `domain`, sorted by code point.
     pub async fn list(&self, domain: &str) -> Result<Vec<String>, StoreError> {
-        let mut localparts: Vec<String> =
-            sqlx::query_scalar("SELECT localpart FROM accounts WHERE domain = $1")
-                .bind(domain)
-                .fetch_all(self.store.pool())
-                .await?;
+        let mut localparts: Vec<String> = sqlx::query_scalar("SELECT localpart FROM accounts WHERE domain = $1")
+            .bind(domain)
+            .fetch_all(self.store.pool())
+            .await?;
         // Sorted here, not with ORDER BY: PostgreSQL would sort by the
         // database's collation (locale-dependent), SQLite by bytes. Rust's
         // `String` order is code point order on every backend.
@@ -167,11 +150,7 @@ impl Accounts<'_> {
 }
 
 /// Inserts one credential row per element of `creds` for account `id`.
-async fn insert_credentials(
-    conn: &mut AnyConnection,
-    id: i64,
-    creds: &[ScramCredentials],
-) -> Result<(), StoreError> {
+async fn insert_credentials(conn: &mut AnyConnection, id: i64, creds: &[ScramCredentials]) -> Result<(), StoreError> {
     for cred in creds {
         sqlx::query(
             "INSERT INTO account_credentials \
@@ -193,8 +172,8 @@ async fn insert_credentials(
 /// Rebuilds credentials from a `SELECT salt, iterations, stored_key, server_key` row.
 fn credentials_from_row(hash: HashAlg, row: &AnyRow) -> Result<ScramCredentials, StoreError> {
     let iterations: i64 = row.try_get("iterations")?;
-    let iterations = u32::try_from(iterations)
-        .map_err(|_| StoreError::Corrupt(format!("iteration count {iterations}")))?;
+    let iterations =
+        u32::try_from(iterations).map_err(|_| StoreError::Corrupt(format!("iteration count {iterations}")))?;
     Ok(ScramCredentials {
         hash,
         salt: row.try_get("salt")?,
@@ -217,7 +196,5 @@ fn check_distinct_hashes(creds: &[ScramCredentials]) -> Result<(), StoreError> {
 
 /// Seconds since the Unix epoch (0 if the clock is before it).
 fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }

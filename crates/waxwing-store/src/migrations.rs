@@ -46,13 +46,7 @@ pub(crate) fn migrator(backend: Backend) -> Migrator {
                 Backend::Sqlite => v.sqlite,
                 Backend::Postgres => v.postgres,
             };
-            Migration::new(
-                v.version,
-                Cow::Borrowed(v.description),
-                MigrationType::Simple,
-                sql.into_sql_str(),
-                false,
-            )
+            Migration::new(v.version, Cow::Borrowed(v.description), MigrationType::Simple, sql.into_sql_str(), false)
         })
         .collect();
     Migrator::with_migrations(migrations)

@@ -16,13 +16,11 @@ use crate::StoreError;
 pub(crate) async fn open(url: &str) -> Result<AnyPool, StoreError> {
     // Let sqlx validate the URL and percent-decode the file name exactly as
     // it will when connecting; we need that name to create its directory.
-    let options = SqliteConnectOptions::from_str(url)
-        .map_err(|e| StoreError::InvalidUrl(format!("{url}: {e}")))?;
+    let options = SqliteConnectOptions::from_str(url).map_err(|e| StoreError::InvalidUrl(format!("{url}: {e}")))?;
     let params = SqliteParams::of(url);
 
-    let pool_options = AnyPoolOptions::new().after_connect(|conn, _meta| {
-        Box::pin(async move { configure_sqlite_connection(conn).await })
-    });
+    let pool_options = AnyPoolOptions::new()
+        .after_connect(|conn, _meta| Box::pin(async move { configure_sqlite_connection(conn).await }));
 
     if params.in_memory {
         // Every connection to `sqlite::memory:` opens its own empty database,
@@ -56,9 +54,7 @@ pub(crate) async fn open(url: &str) -> Result<AnyPool, StoreError> {
     // The journal mode is stored in the database file, so setting it once
     // here covers every later connection. WAL lets readers run while one
     // writer commits, and makes a commit a single sequential append.
-    let mode: String = sqlx::query_scalar("PRAGMA journal_mode = WAL")
-        .fetch_one(&pool)
-        .await?;
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode = WAL").fetch_one(&pool).await?;
     if !mode.eq_ignore_ascii_case("wal") {
         tracing::warn!(%mode, "SQLite refused WAL journal mode");
     }
@@ -83,18 +79,13 @@ impl SqliteParams {
     /// Reads a URL already validated by `SqliteConnectOptions::from_str`,
     /// stripping the scheme the same way.
     fn of(url: &str) -> SqliteParams {
-        let rest = url
-            .trim_start_matches("sqlite://")
-            .trim_start_matches("sqlite:");
+        let rest = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
         let (database, query) = match rest.split_once('?') {
             Some((database, query)) => (database, Some(query)),
             None => (rest, None),
         };
-        let modes: Vec<&str> = query
-            .into_iter()
-            .flat_map(|q| q.split('&'))
-            .filter_map(|pair| pair.strip_prefix("mode="))
-            .collect();
+        let modes: Vec<&str> =
+            query.into_iter().flat_map(|q| q.split('&')).filter_map(|pair| pair.strip_prefix("mode=")).collect();
         SqliteParams {
             in_memory: database == ":memory:" || modes.contains(&"memory"),
             has_query: query.is_some(),
@@ -115,11 +106,9 @@ async fn configure_sqlite_connection(conn: &mut AnyConnection) -> Result<(), sql
     //   (far below disk fsync rates) easily afford.
     // - busy_timeout (ms): wait up to 5 s for a concurrent writer's lock
     //   instead of failing at once with "database is locked".
-    sqlx::raw_sql(
-        "PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;",
-    )
-    .execute(conn)
-    .await?;
+    sqlx::raw_sql("PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;")
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
@@ -130,19 +119,12 @@ mod tests {
     #[test]
     fn sqlite_params() {
         let p = SqliteParams::of;
-        let params = |in_memory, has_query, has_mode| SqliteParams {
-            in_memory,
-            has_query,
-            has_mode,
-        };
+        let params = |in_memory, has_query, has_mode| SqliteParams { in_memory, has_query, has_mode };
         assert_eq!(p("sqlite::memory:"), params(true, false, false));
         assert_eq!(p("sqlite://:memory:"), params(true, false, false));
         assert_eq!(p("sqlite://x.db?mode=memory"), params(true, true, true));
         assert_eq!(p("sqlite:///var/x.db"), params(false, false, false));
         assert_eq!(p("sqlite://x.db?cache=shared"), params(false, true, false));
-        assert_eq!(
-            p("sqlite:x.db?cache=shared&mode=ro"),
-            params(false, true, true)
-        );
+        assert_eq!(p("sqlite:x.db?cache=shared&mode=ro"), params(false, true, true));
     }
 }

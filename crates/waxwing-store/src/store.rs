@@ -111,10 +111,7 @@ mod tests {
 
     #[test]
     fn redact_hides_password() {
-        assert_eq!(
-            redact("mysql://user:secret@host/db"),
-            "mysql://user:***@host/db"
-        );
+        assert_eq!(redact("mysql://user:secret@host/db"), "mysql://user:***@host/db");
         assert_eq!(redact("foo://host/db"), "foo://host/db");
     }
 

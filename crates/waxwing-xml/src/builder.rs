@@ -53,13 +53,7 @@ pub(crate) struct Builder {
 
 impl Builder {
     pub(crate) fn new(limits: Limits) -> Builder {
-        Builder {
-            limits,
-            state: State::Prolog,
-            scopes: Scopes::default(),
-            head: None,
-            open: Vec::new(),
-        }
+        Builder { limits, state: State::Prolog, scopes: Scopes::default(), head: None, open: Vec::new() }
     }
 
     /// Whether the stream has been closed by `</stream:stream>`.
@@ -99,26 +93,14 @@ impl Builder {
         // Depth is checked before anything of the element is kept. The
         // stream root is not part of any stanza and does not count.
         if self.state == State::Open && self.open.len() >= self.limits.max_depth {
-            return Err(XmlError::PolicyViolation(format!(
-                "elements nested deeper than {}",
-                self.limits.max_depth
-            )));
+            return Err(XmlError::PolicyViolation(format!("elements nested deeper than {}", self.limits.max_depth)));
         }
         self.check_name(opt_str(&prefix), &local)?;
-        self.head = Some(Head {
-            prefix,
-            local,
-            attrs: Vec::new(),
-        });
+        self.head = Some(Head { prefix, local, attrs: Vec::new() });
         Ok(())
     }
 
-    fn add_attribute(
-        &mut self,
-        prefix: Option<NcName>,
-        local: NcName,
-        value: String,
-    ) -> Result<(), XmlError> {
+    fn add_attribute(&mut self, prefix: Option<NcName>, local: NcName, value: String) -> Result<(), XmlError> {
         self.check_name(opt_str(&prefix), &local)?;
         let limits = &self.limits;
         let head = self.head.as_mut().ok_or_else(unexpected_event)?;
@@ -136,11 +118,7 @@ impl Builder {
         }
         // XML 1.0 §3.1 "Unique Att Spec". rxml's raw parser leaves this to
         // us; the attribute limit keeps the quadratic scan cheap.
-        if head
-            .attrs
-            .iter()
-            .any(|(p, l, _)| *p == prefix && *l == local)
-        {
+        if head.attrs.iter().any(|(p, l, _)| *p == prefix && *l == local) {
             return Err(XmlError::NotWellFormed(format!(
                 "duplicate attribute '{}'",
                 display_name(opt_str(&prefix), &local)
@@ -180,14 +158,9 @@ impl Builder {
         // Namespaces in XML 1.0 §3: nothing may be bound to the xmlns
         // namespace name. (rxml checks the corresponding rules for `xml`.)
         if declarations.iter().any(|(_, uri)| uri == NS_XMLNS) {
-            return Err(XmlError::BadNamespacePrefix(format!(
-                "'{NS_XMLNS}' cannot be bound"
-            )));
+            return Err(XmlError::BadNamespacePrefix(format!("'{NS_XMLNS}' cannot be bound")));
         }
-        let default_ns = declarations
-            .iter()
-            .find(|(p, _)| p.is_none())
-            .map(|(_, uri)| uri.clone());
+        let default_ns = declarations.iter().find(|(p, _)| p.is_none()).map(|(_, uri)| uri.clone());
         self.scopes.push(declarations);
 
         let ns = self.scopes.resolve(opt_str(&head.prefix))?.to_owned();
@@ -197,9 +170,7 @@ impl Builder {
             // Namespaces in XML 1.0 §6.3 "Attributes Unique": two prefixes
             // bound to one URI must not qualify the same local name.
             if attrs.iter().any(|(k, _)| *k == key) {
-                return Err(XmlError::NotWellFormed(format!(
-                    "duplicate attribute '{key}'"
-                )));
+                return Err(XmlError::NotWellFormed(format!("duplicate attribute '{key}'")));
             }
             attrs.push((key, value));
         }
@@ -211,12 +182,7 @@ impl Builder {
                 Step::Event(StreamEvent::Open(header))
             });
         }
-        self.open.push(Element {
-            name,
-            ns,
-            attrs,
-            children: Vec::new(),
-        });
+        self.open.push(Element { name, ns, attrs, children: Vec::new() });
         Ok(Step::Continue)
     }
 
@@ -246,9 +212,7 @@ impl Builder {
             // Between stanzas only whitespace (keepalives, RFC 6120 §4.6.1)
             // may appear; the stream content model has no text.
             None if text.bytes().all(is_xml_whitespace) => Ok(Step::Boundary),
-            None => Err(XmlError::BadFormat(
-                "character data between stanzas".to_owned(),
-            )),
+            None => Err(XmlError::BadFormat("character data between stanzas".to_owned())),
         }
     }
 }
@@ -262,14 +226,10 @@ fn open_stream(
     attrs: Vec<(String, String)>,
 ) -> Result<StreamHeader, XmlError> {
     if ns != NS_STREAMS {
-        return Err(XmlError::InvalidNamespace(format!(
-            "stream root in namespace '{ns}', expected '{NS_STREAMS}'"
-        )));
+        return Err(XmlError::InvalidNamespace(format!("stream root in namespace '{ns}', expected '{NS_STREAMS}'")));
     }
     if name != "stream" {
-        return Err(XmlError::BadFormat(format!(
-            "stream root is <{name}/>, expected <stream/>"
-        )));
+        return Err(XmlError::BadFormat(format!("stream root is <{name}/>, expected <stream/>")));
     }
     Ok(StreamHeader {
         name,

@@ -38,12 +38,7 @@ pub enum Node {
 impl Element {
     /// A new element without attributes or children.
     pub fn new(name: impl Into<String>, ns: impl Into<String>) -> Element {
-        Element {
-            name: name.into(),
-            ns: ns.into(),
-            attrs: Vec::new(),
-            children: Vec::new(),
-        }
+        Element { name: name.into(), ns: ns.into(), attrs: Vec::new(), children: Vec::new() }
     }
 
     /// Builder: set an attribute (replacing an existing one of that name).
@@ -68,10 +63,7 @@ impl Element {
     /// The value of the attribute with key `name` (see the key convention
     /// on [`Element`]).
     pub fn attr(&self, name: &str) -> Option<&str> {
-        self.attrs
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        self.attrs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 
     /// Set an attribute, replacing the value of an existing one in place
@@ -167,15 +159,8 @@ mod tests {
         assert_eq!(e.children.len(), 2, "adjacent text is merged");
         assert!(e.get_child("body", "jabber:client").is_some());
         assert!(e.get_child("body", "other").is_none());
-        e.get_child_mut("body", "jabber:client")
-            .unwrap()
-            .set_attr("xml:lang", "en");
-        assert_eq!(
-            e.get_child("body", "jabber:client")
-                .unwrap()
-                .attr("xml:lang"),
-            Some("en")
-        );
+        e.get_child_mut("body", "jabber:client").unwrap().set_attr("xml:lang", "en");
+        assert_eq!(e.get_child("body", "jabber:client").unwrap().attr("xml:lang"), Some("en"));
         assert_eq!(e.remove_attr("type"), Some("chat".into()));
         assert_eq!(e.remove_attr("type"), None);
         assert_eq!(e.elements().count(), 1);

@@ -89,18 +89,16 @@ impl From<RxmlError> for XmlError {
         let text = e.to_string();
         match e {
             RxmlError::RestrictedXml(RXML_BAD_ENCODING) => XmlError::UnsupportedEncoding(text),
-            RxmlError::RestrictedXml(RXML_TOKEN_TOO_LONG | RXML_EVENT_TOO_LONG) => {
-                XmlError::PolicyViolation(text)
-            }
+            RxmlError::RestrictedXml(RXML_TOKEN_TOO_LONG | RXML_EVENT_TOO_LONG) => XmlError::PolicyViolation(text),
             // Comments, PIs, XML 1.1, standalone='no'. RFC 6120 §11.1 lists
             // the first two explicitly as restricted.
             RxmlError::RestrictedXml(_) => XmlError::RestrictedXml(text),
             // DTDs and entity declarations (RFC 6120 §11.1). rxml has no
             // grammar for them at all, so they are never expanded and a
             // billion-laughs document dies at its `<!DOCTYPE`.
-            RxmlError::InvalidSyntax(RXML_BANG) => XmlError::RestrictedXml(format!(
-                "document type and markup declarations are not allowed ({text})"
-            )),
+            RxmlError::InvalidSyntax(RXML_BANG) => {
+                XmlError::RestrictedXml(format!("document type and markup declarations are not allowed ({text})"))
+            }
             // Only the five predefined entities exist without a DTD, and
             // RFC 6120 §11.1 forbids "internal or external entity
             // references (with the exception of predefined entities)", so
@@ -108,16 +106,12 @@ impl From<RxmlError> for XmlError {
             // ill-formedness.
             RxmlError::UndeclaredEntity => XmlError::RestrictedXml(text),
             // Character-class problems: the bytes are not (allowed) text.
-            RxmlError::InvalidChar(..) | RxmlError::InvalidUtf8Byte(_) => {
-                XmlError::InvalidXml(text)
-            }
+            RxmlError::InvalidChar(..) | RxmlError::InvalidUtf8Byte(_) => XmlError::InvalidXml(text),
             // rxml reports some characters outside the XML `Char` production
             // (U+FFFE, or a control byte where a name was expected) as merely
             // unexpected; they are character-class problems all the same.
             RxmlError::UnexpectedChar(_, ch, _) if !is_xml_char(ch) => XmlError::InvalidXml(text),
-            RxmlError::UnexpectedByte(_, b, _) if !is_xml_char(char::from(b)) => {
-                XmlError::InvalidXml(text)
-            }
+            RxmlError::UnexpectedByte(_, b, _) if !is_xml_char(char::from(b)) => XmlError::InvalidXml(text),
             // Namespace well-formedness: binding a reserved prefix or name,
             // undeclaring a prefix, or using an undeclared one.
             RxmlError::UndeclaredNamespacePrefix(_)
@@ -156,21 +150,9 @@ mod tests {
 
     #[test]
     fn rxml_mapping() {
-        assert_eq!(
-            XmlError::from(RxmlError::RestrictedXml(RXML_BAD_ENCODING)).condition(),
-            "unsupported-encoding"
-        );
-        assert_eq!(
-            XmlError::from(RxmlError::RestrictedXml("comments")).condition(),
-            "restricted-xml"
-        );
-        assert_eq!(
-            XmlError::from(RxmlError::InvalidUtf8Byte(0xff)).condition(),
-            "invalid-xml"
-        );
-        assert_eq!(
-            XmlError::from(RxmlError::ElementMismatch).condition(),
-            "not-well-formed"
-        );
+        assert_eq!(XmlError::from(RxmlError::RestrictedXml(RXML_BAD_ENCODING)).condition(), "unsupported-encoding");
+        assert_eq!(XmlError::from(RxmlError::RestrictedXml("comments")).condition(), "restricted-xml");
+        assert_eq!(XmlError::from(RxmlError::InvalidUtf8Byte(0xff)).condition(), "invalid-xml");
+        assert_eq!(XmlError::from(RxmlError::ElementMismatch).condition(), "not-well-formed");
     }
 }

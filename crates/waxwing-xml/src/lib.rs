@@ -65,6 +65,7 @@ pub use element::{Element, Node};
 pub use error::XmlError;
 pub use limits::Limits;
 pub use reader::{StreamEvent, StreamHeader, StreamReader};
+pub use serialize::escape_attribute;
 
 /// The streams namespace of the root element (RFC 6120 §4.8.1).
 pub const NS_STREAMS: &str = "http://etherx.jabber.org/streams";

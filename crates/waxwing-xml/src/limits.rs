@@ -27,11 +27,6 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Limits {
-        Limits {
-            max_stanza_bytes: 256 * 1024,
-            max_depth: 32,
-            max_attributes: 64,
-            max_attribute_bytes: 8 * 1024,
-        }
+        Limits { max_stanza_bytes: 256 * 1024, max_depth: 32, max_attributes: 64, max_attribute_bytes: 8 * 1024 }
     }
 }

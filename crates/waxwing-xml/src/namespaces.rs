@@ -48,10 +48,7 @@ impl Scopes {
             .map(|(_, uri)| uri.as_str())
             .or(if prefix.is_none() { Some("") } else { None })
             .ok_or_else(|| {
-                XmlError::BadNamespacePrefix(format!(
-                    "undeclared namespace prefix '{}'",
-                    prefix.unwrap_or_default()
-                ))
+                XmlError::BadNamespacePrefix(format!("undeclared namespace prefix '{}'", prefix.unwrap_or_default()))
             })
     }
 
@@ -63,11 +60,7 @@ impl Scopes {
             return Ok(local.to_owned());
         };
         let uri = self.resolve(Some(prefix))?;
-        Ok(if uri == NS_XML && local == "lang" {
-            "xml:lang".to_owned()
-        } else {
-            format!("{{{uri}}}{local}")
-        })
+        Ok(if uri == NS_XML && local == "lang" { "xml:lang".to_owned() } else { format!("{{{uri}}}{local}") })
     }
 }
 
@@ -79,10 +72,7 @@ mod tests {
     fn scoping() {
         let mut s = Scopes::default();
         assert_eq!(s.resolve(None).unwrap(), "");
-        s.push([
-            (None, "jabber:client".into()),
-            (Some("stream".into()), "s".into()),
-        ]);
+        s.push([(None, "jabber:client".into()), (Some("stream".into()), "s".into())]);
         s.push([(Some("p".into()), "urn:p".into()), (None, "".into())]);
         assert_eq!(s.resolve(None).unwrap(), "");
         assert_eq!(s.resolve(Some("p")).unwrap(), "urn:p");
@@ -92,10 +82,7 @@ mod tests {
         assert_eq!(s.attr_key(None, "a").unwrap(), "a");
         s.pop();
         assert_eq!(s.resolve(None).unwrap(), "jabber:client");
-        assert_eq!(
-            s.resolve(Some("p")).unwrap_err().condition(),
-            "bad-namespace-prefix"
-        );
+        assert_eq!(s.resolve(Some("p")).unwrap_err().condition(), "bad-namespace-prefix");
         assert!(s.resolve(Some("xmlns")).is_err());
         s.pop();
         s.pop(); // popping an empty stack is harmless

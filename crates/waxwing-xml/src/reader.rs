@@ -29,10 +29,7 @@ pub struct StreamHeader {
 impl StreamHeader {
     /// The value of a header attribute (key convention of [`Element`]).
     pub fn attr(&self, name: &str) -> Option<&str> {
-        self.attrs
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        self.attrs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 }
 
@@ -137,15 +134,12 @@ impl StreamReader {
                 self.pos = 0;
                 return Ok(None);
             }
-            self.skip_keepalives();
+            self.skip_keepalives()?;
 
             // Never hand rxml more than one byte beyond the unit budget, so
             // an oversized stanza is caught as soon as it crosses the limit
             // rather than after rxml swallowed a large chunk of it.
-            let budget = self
-                .limits
-                .max_stanza_bytes
-                .saturating_sub(self.unit_consumed);
+            let budget = self.limits.max_stanza_bytes.saturating_sub(self.unit_consumed);
             let available = self.buf.len() - self.pos;
             let offer = available.min(budget.saturating_add(1));
             let mut input = &self.buf[self.pos..self.pos + offer];
@@ -210,15 +204,27 @@ impl StreamReader {
     /// client's keepalive can cross our stream restart (RFC 6120 §6.4.6:
     /// the client restarts after receiving `<success/>`, we reset on
     /// sending it), so we tolerate it, even before an XML declaration.
-    fn skip_keepalives(&mut self) {
-        let at_boundary = self.builder.between_stanzas() || self.builder.at_start();
-        if self.unit_consumed == 0 && at_boundary {
-            let skip = self.buf[self.pos..]
-                .iter()
-                .take_while(|b| is_xml_whitespace(**b))
-                .count();
+    ///
+    /// At that boundary, anything but whitespace or `<` is character data
+    /// directly inside the stream, which RFC 6120 never allows: it is refused
+    /// here, at once, instead of when rxml finally sees the text end (a client
+    /// sending `hello` and waiting would otherwise hang until a timeout).
+    fn skip_keepalives(&mut self) -> Result<(), XmlError> {
+        let between = self.builder.between_stanzas();
+        if self.unit_consumed == 0 && (between || self.builder.at_start()) {
+            let skip = self.buf[self.pos..].iter().take_while(|b| is_xml_whitespace(**b)).count();
             self.pos += skip;
+            if self.buf.get(self.pos).is_some_and(|b| *b != b'<') {
+                return Err(if between {
+                    XmlError::BadFormat("character data between stanzas".into())
+                } else {
+                    // Not XML at all (an HTTP request, a TLS ClientHello on
+                    // the STARTTLS port…): say so now rather than wait for more.
+                    XmlError::NotWellFormed("the stream must start with '<'".into())
+                });
+            }
         }
+        Ok(())
     }
 
     fn check_unit_size(&self) -> Result<(), XmlError> {
@@ -236,10 +242,7 @@ impl StreamReader {
 const RETAINED_BUFFER_CAPACITY: usize = 64 * 1024;
 
 fn new_parser(limits: &Limits) -> RawParser {
-    RawParser::with_options(Options {
-        max_token_length: rxml_token_length(limits),
-        ..Options::default()
-    })
+    RawParser::with_options(Options { max_token_length: rxml_token_length(limits), ..Options::default() })
 }
 
 /// rxml's `max_token_length` for our limits.
@@ -250,10 +253,7 @@ fn new_parser(limits: &Limits) -> RawParser {
 /// chunks (sized by the same option) reasonably large. The cap exists
 /// because rxml preallocates a buffer of this size per parser.
 fn rxml_token_length(limits: &Limits) -> usize {
-    limits
-        .max_attribute_bytes
-        .saturating_add(16)
-        .clamp(1024, MAX_RXML_TOKEN_LENGTH)
+    limits.max_attribute_bytes.saturating_add(16).clamp(1024, MAX_RXML_TOKEN_LENGTH)
 }
 
 /// See [`rxml_token_length`]; also documented on [`Limits`].
@@ -278,10 +278,7 @@ mod tests {
         let mut big = b"<a>".to_vec();
         big.resize(200 * 1024, b'x');
         reader.feed(&big);
-        assert!(matches!(
-            reader.next_event(),
-            Ok(Some(StreamEvent::Open(_)))
-        ));
+        assert!(matches!(reader.next_event(), Ok(Some(StreamEvent::Open(_)))));
         assert_eq!(reader.next_event(), Ok(None));
         assert!(reader.buf.capacity() <= RETAINED_BUFFER_CAPACITY);
     }

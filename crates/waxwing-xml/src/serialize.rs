@@ -183,6 +183,12 @@ fn write_attr_tail(out: &mut Vec<u8>, name: &str, value: &str) {
 /// Works on bytes and copies unescaped runs in one go. All bytes we look
 /// for are ASCII or the lead byte of a 3-byte sequence, so this never
 /// splits a UTF-8 sequence.
+/// Escapes `value` for use inside a single-quoted attribute, for callers that
+/// write framing by hand (the stream header, which is never a whole element).
+pub fn escape_attribute(out: &mut Vec<u8>, value: &str) {
+    escape(out, value, true)
+}
+
 pub(crate) fn escape(out: &mut Vec<u8>, s: &str, attr: bool) {
     let bytes = s.as_bytes();
     let mut run_start = 0;
@@ -203,9 +209,7 @@ pub(crate) fn escape(out: &mut Vec<u8>, s: &str, attr: bool) {
             }
             0x00..=0x1f => (REPLACEMENT, 1),
             // U+FFFE and U+FFFF are EF BF BE / EF BF BF.
-            0xef if bytes.get(i + 1) == Some(&0xbf)
-                && matches!(bytes.get(i + 2), Some(0xbe | 0xbf)) =>
-            {
+            0xef if bytes.get(i + 1) == Some(&0xbf) && matches!(bytes.get(i + 2), Some(0xbe | 0xbf)) => {
                 (REPLACEMENT, 3)
             }
             _ => {
@@ -248,10 +252,7 @@ mod tests {
     #[test]
     fn replaces_unrepresentable_chars() {
         assert_eq!(esc("a\u{1}b\u{0}", false), "a\u{FFFD}b\u{FFFD}");
-        assert_eq!(
-            esc("\u{FFFE}\u{FFFF}\u{FFFD}\u{FFEF}", true),
-            "\u{FFFD}\u{FFFD}\u{FFFD}\u{FFEF}"
-        );
+        assert_eq!(esc("\u{FFFE}\u{FFFF}\u{FFFD}\u{FFEF}", true), "\u{FFFD}\u{FFFD}\u{FFFD}\u{FFEF}");
     }
 
     #[test]
@@ -263,10 +264,7 @@ mod tests {
             String::from_utf8(e.to_bytes("jabber:client")).unwrap(),
             "<message to='a@b'><body>1 &lt; 2</body></message>"
         );
-        assert_eq!(
-            e.to_string(),
-            "<message xmlns='jabber:client' to='a@b'><body>1 &lt; 2</body></message>"
-        );
+        assert_eq!(e.to_string(), "<message xmlns='jabber:client' to='a@b'><body>1 &lt; 2</body></message>");
     }
 
     #[test]

@@ -34,10 +34,7 @@ fn stanza_size_is_exact() {
     // The header is bigger than 41 bytes too; use a tiny one.
     let err = read_chunks(
         &mut reader,
-        [
-            b"<s:stream xmlns:s='http://etherx.jabber.org/streams'>".as_slice(),
-            stanza.as_bytes(),
-        ],
+        [b"<s:stream xmlns:s='http://etherx.jabber.org/streams'>".as_slice(), stanza.as_bytes()],
     );
     assert_eq!(err.unwrap_err().condition(), "policy-violation");
 }
@@ -55,8 +52,7 @@ fn keepalives_do_not_count_towards_the_next_stanza() {
 #[test]
 fn accounting_does_not_drift_over_a_long_stream() {
     // A drift of even one byte per stanza would trip this limit.
-    let stanza =
-        "<message to='a'>\r\n <body a = \"&amp;\">x&#x41;<![CDATA[y]]></body >\t</message\n>";
+    let stanza = "<message to='a'>\r\n <body a = \"&amp;\">x&#x41;<![CDATA[y]]></body >\t</message\n>";
     let l = limits(|l| l.max_stanza_bytes = HEADER.len().max(stanza.len()));
     let mut reader = StreamReader::new(l);
     let mut chunks = vec![HEADER.as_bytes()];
@@ -80,10 +76,7 @@ fn oversized_stanza_is_rejected_before_it_is_complete() {
         }
     };
     assert_eq!(err.condition(), "policy-violation");
-    assert!(
-        fed <= 256 * 1024 + chunk.len(),
-        "rejected within one read of the limit"
-    );
+    assert!(fed <= 256 * 1024 + chunk.len(), "rejected within one read of the limit");
 }
 
 #[test]
@@ -100,16 +93,12 @@ fn oversized_header_is_rejected() {
         "<?xml version='1.0'?><stream:stream xmlns:stream='http://etherx.jabber.org/streams' id='{}'>",
         "x".repeat(50)
     );
-    assert_eq!(
-        error_with(l, header.as_bytes()).condition(),
-        "policy-violation"
-    );
+    assert_eq!(error_with(l, header.as_bytes()).condition(), "policy-violation");
 }
 
 #[test]
 fn depth() {
-    let nested =
-        |depth: usize| in_stream(&format!("{}{}", "<a>".repeat(depth), "</a>".repeat(depth)));
+    let nested = |depth: usize| in_stream(&format!("{}{}", "<a>".repeat(depth), "</a>".repeat(depth)));
     let l = limits(|l| l.max_depth = 4);
     assert_eq!(stanzas(read_with(l.clone(), &nested(4)).unwrap()).len(), 1);
     assert_eq!(error_with(l, &nested(5)).condition(), "policy-violation");
@@ -127,33 +116,20 @@ fn attribute_count_includes_namespace_declarations() {
     assert!(read(&element(64)).is_ok());
     assert_eq!(error_of(&element(65)).condition(), "policy-violation");
     let decls: String = (0..65).map(|i| format!(" xmlns:p{i}='urn:{i}'")).collect();
-    assert_eq!(
-        error_of(&in_stream(&format!("<message{decls}/>"))).condition(),
-        "policy-violation"
-    );
+    assert_eq!(error_of(&in_stream(&format!("<message{decls}/>"))).condition(), "policy-violation");
 }
 
 #[test]
 fn attribute_value_and_name_size() {
     let with_value = |n: usize| in_stream(&format!("<message a='{}'/>", "v".repeat(n)));
     assert!(read(&with_value(8 * 1024)).is_ok());
-    assert_eq!(
-        error_of(&with_value(8 * 1024 + 1)).condition(),
-        "policy-violation"
-    );
+    assert_eq!(error_of(&with_value(8 * 1024 + 1)).condition(), "policy-violation");
     // Far beyond the limit: rxml stops it while lexing.
-    assert_eq!(
-        error_of(&with_value(100_000)).condition(),
-        "policy-violation"
-    );
+    assert_eq!(error_of(&with_value(100_000)).condition(), "policy-violation");
 
     // The header's longest value, the streams namespace URI, has 32 bytes.
     let l = limits(|l| l.max_attribute_bytes = 40);
-    let ok = in_stream(&format!(
-        "<message a='{}' {}='1'/>",
-        "v".repeat(40),
-        "n".repeat(40)
-    ));
+    let ok = in_stream(&format!("<message a='{}' {}='1'/>", "v".repeat(40), "n".repeat(40)));
     assert!(read_with(l.clone(), &ok).is_ok());
     for bad in [
         format!("<message a='{}'/>", "v".repeat(41)),
@@ -163,24 +139,15 @@ fn attribute_value_and_name_size() {
         format!("<message p:{}='1' xmlns:p='urn:p'/>", "n".repeat(39)),
         format!("<{}/>", "m".repeat(41)),
     ] {
-        assert_eq!(
-            error_with(l.clone(), &in_stream(&bad)).condition(),
-            "policy-violation",
-            "{bad}"
-        );
+        assert_eq!(error_with(l.clone(), &in_stream(&bad)).condition(), "policy-violation", "{bad}");
     }
 }
 
 #[test]
 fn long_text_is_fine_within_the_stanza_limit() {
     let text = "t".repeat(100_000);
-    let events = read(&in_stream(&format!(
-        "<message><body>{text}</body></message>"
-    )))
-    .unwrap();
-    let StreamEvent::Stanza(m) = &events[1] else {
-        panic!()
-    };
+    let events = read(&in_stream(&format!("<message><body>{text}</body></message>"))).unwrap();
+    let StreamEvent::Stanza(m) = &events[1] else { panic!() };
     assert_eq!(m.get_child("body", "jabber:client").unwrap().text(), text);
 }
 

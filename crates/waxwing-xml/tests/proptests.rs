@@ -64,32 +64,17 @@ fn attrs() -> impl Strategy<Value = Vec<(String, String)>> {
 /// Elements in the normal form the reader produces: no empty text nodes,
 /// no adjacent text nodes.
 fn element() -> impl Strategy<Value = Element> {
-    let leaf = (name(), namespace(), attrs()).prop_map(|(name, ns, attrs)| Element {
-        name,
-        ns,
-        attrs,
-        children: Vec::new(),
-    });
+    let leaf =
+        (name(), namespace(), attrs()).prop_map(|(name, ns, attrs)| Element { name, ns, attrs, children: Vec::new() });
     leaf.prop_recursive(4, 48, 5, |inner| {
         (
             name(),
             namespace(),
             attrs(),
-            prop::collection::vec(
-                prop_oneof![
-                    inner.prop_map(Node::Element),
-                    xml_string().prop_map(Node::Text),
-                ],
-                0..5,
-            ),
+            prop::collection::vec(prop_oneof![inner.prop_map(Node::Element), xml_string().prop_map(Node::Text),], 0..5),
         )
             .prop_map(|(name, ns, attrs, nodes)| {
-                let mut e = Element {
-                    name,
-                    ns,
-                    attrs,
-                    children: Vec::new(),
-                };
+                let mut e = Element { name, ns, attrs, children: Vec::new() };
                 for node in nodes {
                     match node {
                         Node::Element(child) => e.push_child(child),
@@ -117,12 +102,8 @@ fn stream() -> impl Strategy<Value = Vec<u8>> {
         prop::sample::select(TRICKY).prop_map(|s| s.as_bytes().to_vec()),
     ];
     let keepalive = prop::sample::select(vec!["", " ", "\n", "\r\n\t "]);
-    (
-        any::<bool>(),
-        prop::collection::vec((keepalive, piece), 0..6),
-        any::<bool>(),
-    )
-        .prop_map(|(declaration, pieces, close)| {
+    (any::<bool>(), prop::collection::vec((keepalive, piece), 0..6), any::<bool>()).prop_map(
+        |(declaration, pieces, close)| {
             let mut out = Vec::new();
             if declaration {
                 out.extend_from_slice(b"<?xml version='1.0' encoding='UTF-8'?>\n");
@@ -136,7 +117,8 @@ fn stream() -> impl Strategy<Value = Vec<u8>> {
                 out.extend_from_slice(b"</stream:stream>");
             }
             out
-        })
+        },
+    )
 }
 
 /// Split `input` at the given (arbitrary) cut points.

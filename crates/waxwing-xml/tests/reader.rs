@@ -43,10 +43,7 @@ fn server_header_without_declaration() {
           xmlns='jabber:server' xmlns:db='jabber:server:dialback' version='1.0'>",
     )
     .unwrap();
-    assert_eq!(
-        header_of(&events).default_ns.as_deref(),
-        Some("jabber:server")
-    );
+    assert_eq!(header_of(&events).default_ns.as_deref(), Some("jabber:server"));
 }
 
 #[test]
@@ -70,25 +67,15 @@ fn stanzas_with_nested_namespaced_children() {
 
     let iq = &stanzas[0];
     assert!(iq.is("iq", "jabber:client"));
-    let bind = iq
-        .get_child("bind", "urn:ietf:params:xml:ns:xmpp-bind")
-        .unwrap();
-    let resource = bind
-        .get_child("resource", "urn:ietf:params:xml:ns:xmpp-bind")
-        .unwrap();
+    let bind = iq.get_child("bind", "urn:ietf:params:xml:ns:xmpp-bind").unwrap();
+    let resource = bind.get_child("resource", "urn:ietf:params:xml:ns:xmpp-bind").unwrap();
     assert_eq!(resource.text(), "balcony");
 
     let message = &stanzas[1];
     assert_eq!(message.attr("xml:lang"), Some("fr"));
     assert_eq!(message.attrs[1], ("to".into(), "romeo@example.net".into()));
     let thing = message.get_child("thing", "urn:x").unwrap();
-    assert_eq!(
-        thing.attrs,
-        vec![
-            ("{urn:x}attr".into(), "1".into()),
-            ("plain".into(), "2".into())
-        ]
-    );
+    assert_eq!(thing.attrs, vec![("{urn:x}attr".into(), "1".into()), ("plain".into(), "2".into())]);
 }
 
 #[test]
@@ -100,16 +87,10 @@ fn other_xml_namespace_attributes_use_clark_notation() {
 
 #[test]
 fn stream_level_elements_in_streams_namespace() {
-    let input = in_stream(
-        "<stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/></stream:features>",
-    );
+    let input = in_stream("<stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/></stream:features>");
     let features = &stanzas(read(&input).unwrap())[0];
     assert!(features.is("features", NS_STREAMS));
-    assert!(
-        features
-            .get_child("starttls", "urn:ietf:params:xml:ns:xmpp-tls")
-            .is_some()
-    );
+    assert!(features.get_child("starttls", "urn:ietf:params:xml:ns:xmpp-tls").is_some());
 }
 
 #[test]
@@ -120,11 +101,7 @@ fn references_and_cdata_become_text() {
     let message = &stanzas(read(&input).unwrap())[0];
     let body = message.get_child("body", "jabber:client").unwrap();
     assert_eq!(body.text(), "a <&>\"' \u{263A}A <not-markup/> & end\nline");
-    assert_eq!(
-        body.children.len(),
-        1,
-        "text pieces are merged into one node"
-    );
+    assert_eq!(body.children.len(), 1, "text pieces are merged into one node");
 }
 
 #[test]
@@ -144,60 +121,30 @@ fn mixed_content_keeps_order_and_whitespace() {
 #[test]
 fn keepalives_produce_no_events() {
     let mut reader = StreamReader::new(Limits::default());
-    let events = read_chunks(
-        &mut reader,
-        [
-            HEADER.as_bytes(),
-            b" ",
-            b"\n",
-            b"\t\r\n ",
-            b"<presence/>",
-            b"  ",
-        ],
-    )
-    .unwrap();
+    let events = read_chunks(&mut reader, [HEADER.as_bytes(), b" ", b"\n", b"\t\r\n ", b"<presence/>", b"  "]).unwrap();
     assert_eq!(events.len(), 2);
-    assert_eq!(
-        events[1],
-        StreamEvent::Stanza(Element::new("presence", "jabber:client"))
-    );
+    assert_eq!(events[1], StreamEvent::Stanza(Element::new("presence", "jabber:client")));
 }
 
 #[test]
 fn stanza_is_reported_as_soon_as_its_end_tag_arrives() {
     let mut reader = StreamReader::new(Limits::default());
     reader.feed(&in_stream("<message><body>x</body></message"));
-    assert!(matches!(
-        reader.next_event(),
-        Ok(Some(StreamEvent::Open(_)))
-    ));
+    assert!(matches!(reader.next_event(), Ok(Some(StreamEvent::Open(_)))));
     assert_eq!(reader.next_event(), Ok(None));
     reader.feed(b">");
-    assert!(matches!(
-        reader.next_event(),
-        Ok(Some(StreamEvent::Stanza(_)))
-    ));
+    assert!(matches!(reader.next_event(), Ok(Some(StreamEvent::Stanza(_)))));
     assert_eq!(reader.next_event(), Ok(None));
 }
 
 #[test]
 fn close_ends_the_stream() {
     let mut reader = StreamReader::new(Limits::default());
-    let events = read_chunks(
-        &mut reader,
-        [
-            in_stream("<presence/></stream:stream>").as_slice(),
-            b"garbage <<<",
-        ],
-    )
-    .unwrap();
+    let events =
+        read_chunks(&mut reader, [in_stream("<presence/></stream:stream>").as_slice(), b"garbage <<<"]).unwrap();
     assert_eq!(events.len(), 3);
     assert_eq!(events[2], StreamEvent::Close);
-    assert_eq!(
-        reader.next_event(),
-        Ok(None),
-        "input after the close is ignored"
-    );
+    assert_eq!(reader.next_event(), Ok(None), "input after the close is ignored");
 }
 
 #[test]
@@ -210,29 +157,18 @@ fn empty_stream_root_opens_and_closes() {
 #[test]
 fn reset_expects_a_new_header() {
     let mut reader = StreamReader::new(Limits::default());
-    let events = read_chunks(
-        &mut reader,
-        [in_stream("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>").as_slice()],
-    )
-    .unwrap();
+    let events =
+        read_chunks(&mut reader, [in_stream("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>").as_slice()]).unwrap();
     assert_eq!(events.len(), 2);
 
     // Bytes pending at reset time belong to the old stream and are dropped.
     reader.feed(b"<unparsed");
     reader.reset();
-    let events = read_chunks(
-        &mut reader,
-        [
-            b"<?xml version='1.0'?>".as_slice(),
-            HEADER.as_bytes(),
-            b"<iq type='get' id='1'/>",
-        ],
-    )
-    .unwrap();
+    let events =
+        read_chunks(&mut reader, [b"<?xml version='1.0'?>".as_slice(), HEADER.as_bytes(), b"<iq type='get' id='1'/>"])
+            .unwrap();
     assert_eq!(events.len(), 2);
-    assert!(
-        matches!(&events[0], StreamEvent::Open(h) if h.default_ns.as_deref() == Some("jabber:client"))
-    );
+    assert!(matches!(&events[0], StreamEvent::Open(h) if h.default_ns.as_deref() == Some("jabber:client")));
 }
 
 #[test]
@@ -240,10 +176,7 @@ fn reset_clears_poison() {
     let mut reader = StreamReader::new(Limits::default());
     assert!(read_chunks(&mut reader, [b"<bogus/>".as_slice()]).is_err());
     reader.reset();
-    assert_eq!(
-        read_chunks(&mut reader, [HEADER.as_bytes()]).unwrap().len(),
-        1
-    );
+    assert_eq!(read_chunks(&mut reader, [HEADER.as_bytes()]).unwrap().len(), 1);
 }
 
 #[test]
@@ -251,13 +184,7 @@ fn utf8_split_across_feeds() {
     let input = in_stream("<message><body>h\u{e9}llo \u{2603} \u{1F600}</body></message>");
     let mut reader = StreamReader::new(Limits::default());
     let events = read_chunks(&mut reader, input.chunks(1)).unwrap();
-    assert_eq!(
-        stanzas(events)[0]
-            .get_child("body", "jabber:client")
-            .unwrap()
-            .text(),
-        "h\u{e9}llo \u{2603} \u{1F600}"
-    );
+    assert_eq!(stanzas(events)[0].get_child("body", "jabber:client").unwrap().text(), "h\u{e9}llo \u{2603} \u{1F600}");
 }
 
 #[test]
@@ -267,8 +194,7 @@ fn escaping_round_trip() {
         .with_attr("xml:lang", "en")
         .with_attr("{urn:ext}flag", "1")
         .with_child(
-            Element::new("body", "jabber:client")
-                .with_text("<script>&amp; ]]> 'quoted' \"double\"\r\n\u{263A}"),
+            Element::new("body", "jabber:client").with_text("<script>&amp; ]]> 'quoted' \"double\"\r\n\u{263A}"),
         )
         .with_child(Element::new("x", "urn:other").with_child(Element::new("y", "")));
     let mut input = HEADER.as_bytes().to_vec();
@@ -280,10 +206,7 @@ fn escaping_round_trip() {
 fn read_to_write_is_faithful() {
     let input = in_stream("<message to='x'><body>1 &lt; 2</body></message>");
     let message = &stanzas(read(&input).unwrap())[0];
-    assert_eq!(
-        message.to_bytes("jabber:client"),
-        b"<message to='x'><body>1 &lt; 2</body></message>"
-    );
+    assert_eq!(message.to_bytes("jabber:client"), b"<message to='x'><body>1 &lt; 2</body></message>");
 }
 
 #[test]
@@ -296,26 +219,23 @@ fn whitespace_before_the_first_markup_is_skipped() {
     let mut reader = StreamReader::new(Limits::default());
     read_chunks(&mut reader, [HEADER.as_bytes()]).unwrap();
     reader.reset();
-    let events = read_chunks(
-        &mut reader,
-        [
-            b" ".as_slice(),
-            b"\n<?xml version='1.0'?>",
-            HEADER.as_bytes(),
-        ],
-    );
+    let events = read_chunks(&mut reader, [b" ".as_slice(), b"\n<?xml version='1.0'?>", HEADER.as_bytes()]);
     assert_eq!(events.unwrap().len(), 1);
 }
 
 #[test]
-fn text_between_stanzas_is_judged_when_it_ends() {
+fn text_between_stanzas_is_refused_at_once() {
+    // No need to wait for the text to end: a client sending `hello` and then
+    // waiting gets its error immediately.
     let mut reader = StreamReader::new(Limits::default());
-    assert_eq!(
-        read_chunks(&mut reader, [HEADER.as_bytes(), b"hello"])
-            .unwrap()
-            .len(),
-        1
-    );
-    reader.feed(b"<presence/>");
+    reader.feed(HEADER.as_bytes());
+    assert!(matches!(reader.next_event(), Ok(Some(StreamEvent::Open(_)))));
+    reader.feed(b"  \n hello");
+    assert_eq!(reader.next_event().unwrap_err().condition(), "bad-format");
+    // Text after a stanza in the same read, too.
+    let mut reader = StreamReader::new(Limits::default());
+    reader.feed(format!("{HEADER}<presence/>x").as_bytes());
+    assert!(matches!(reader.next_event(), Ok(Some(StreamEvent::Open(_)))));
+    assert!(matches!(reader.next_event(), Ok(Some(StreamEvent::Stanza(_)))));
     assert_eq!(reader.next_event().unwrap_err().condition(), "bad-format");
 }

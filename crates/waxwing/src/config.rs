@@ -207,7 +207,10 @@ impl Config {
             let known = waxwing_modules::names();
             for (i, name) in modules.iter().enumerate() {
                 if !known.contains(&name.as_str()) {
-                    return Err(invalid(format!("modules[{i}]"), format!("unknown module {name:?}; known: {}", known.join(", "))));
+                    return Err(invalid(
+                        format!("modules[{i}]"),
+                        format!("unknown module {name:?}; known: {}", known.join(", ")),
+                    ));
                 }
             }
         }
@@ -257,10 +260,7 @@ impl Config {
 
     /// Prepared (lowercase, IDNA) host domains, in config order.
     pub fn domains(&self) -> Vec<String> {
-        self.hosts
-            .iter()
-            .filter_map(|h| Jid::domain_jid(&h.domain).ok().map(|j| j.domain().to_string()))
-            .collect()
+        self.hosts.iter().filter_map(|h| Jid::domain_jid(&h.domain).ok().map(|j| j.domain().to_string())).collect()
     }
 
     pub fn module_names(&self) -> Vec<String> {

@@ -76,6 +76,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         certs: certs.clone(),
         tls_config: certs.server_config(&[]),
         throttle: throttle.clone(),
+        shutdown: server.shutdown_signal(),
     };
     // XEP-0368: direct TLS is told apart from other TLS services by ALPN.
     let direct_ctx = C2sContext { tls_config: certs.server_config(&[b"xmpp-client"]), ..starttls_ctx.clone() };
@@ -126,7 +127,10 @@ fn cert_sources(config: &Config) -> Vec<(String, CertSource)> {
                 (Some(cert), Some(key)) => CertSource::Files { cert: cert.clone(), key: key.clone() },
                 _ => {
                     let dir = config.data_dir.join("certs");
-                    CertSource::SelfSigned { cert: dir.join(format!("{domain}.crt")), key: dir.join(format!("{domain}.key")) }
+                    CertSource::SelfSigned {
+                        cert: dir.join(format!("{domain}.crt")),
+                        key: dir.join(format!("{domain}.key")),
+                    }
                 }
             };
             (domain, source)

@@ -26,7 +26,8 @@ pub enum UserError {
 /// Parses `user@domain`, or a bare `user` on a single-host configuration.
 pub fn account(config: &Config, input: &str) -> Result<Jid, UserError> {
     let domains = config.domains();
-    let text = if !input.contains('@') && domains.len() == 1 { format!("{input}@{}", domains[0]) } else { input.to_string() };
+    let text =
+        if !input.contains('@') && domains.len() == 1 { format!("{input}@{}", domains[0]) } else { input.to_string() };
     let jid = Jid::parse(&text).map_err(|_| UserError::InvalidJid(input.to_string()))?;
     if jid.node().is_none() || !jid.is_bare() {
         return Err(UserError::InvalidJid(input.to_string()));
@@ -44,7 +45,10 @@ pub fn credentials(config: &Config, password: &str) -> Result<Vec<ScramCredentia
     }
     HashAlg::ALL
         .iter()
-        .map(|hash| ScramCredentials::new_random(*hash, password, config.auth.scram_iterations).map_err(|_| UserError::BadPassword))
+        .map(|hash| {
+            ScramCredentials::new_random(*hash, password, config.auth.scram_iterations)
+                .map_err(|_| UserError::BadPassword)
+        })
         .collect()
 }
 

@@ -47,11 +47,15 @@ bad_input_test!(comment, b"<!-- hello -->", "restricted-xml");
 bad_input_test!(processing_instruction, b"<?php echo 1; ?>", "restricted-xml");
 bad_input_test!(doctype_inside_stream, b"<!DOCTYPE foo [<!ENTITY a 'b'>]>", "restricted-xml");
 bad_input_test!(undeclared_prefix, b"<message><x:body>hi</x:body></message>", "bad-namespace-prefix");
-bad_input_test!(invalid_utf8, b"<message><body>\xff\xfe</body></message>", "not-well-formed");
-bad_input_test!(control_character, b"<message><body>\x01</body></message>", "not-well-formed");
+bad_input_test!(invalid_utf8, b"<message><body>\xff\xfe</body></message>", "invalid-xml");
+bad_input_test!(control_character, b"<message><body>\x01</body></message>", "invalid-xml");
 bad_input_test!(text_between_stanzas, b"hello there", "bad-format");
 bad_input_test!(unknown_top_level_element, b"<foo xmlns='urn:example'/>", "unsupported-stanza-type");
-bad_input_test!(wrong_from, b"<message from='romeo@localhost/x' to='bystander@localhost'><body>x</body></message>", "invalid-from");
+bad_input_test!(
+    wrong_from,
+    b"<message from='romeo@localhost/x' to='bystander@localhost'><body>x</body></message>",
+    "invalid-from"
+);
 
 #[tokio::test]
 async fn billion_laughs_in_the_prolog_is_refused() {
@@ -78,7 +82,8 @@ async fn oversized_stanza_is_a_policy_violation() {
     let mut c = server.login("mallory", "r").await;
     let body = "x".repeat(300 * 1024);
     // The server may close while we are still writing: that is the point.
-    let _ = c.try_send_bytes(format!("<message to='bystander@localhost'><body>{body}</body></message>").as_bytes()).await;
+    let _ =
+        c.try_send_bytes(format!("<message to='bystander@localhost'><body>{body}</body></message>").as_bytes()).await;
     c.expect_stream_error("policy-violation").await;
     // Nothing of it was delivered.
     by.expect_silence(std::time::Duration::from_millis(200)).await;
@@ -148,7 +153,11 @@ async fn bad_input_before_authentication() {
     c.send("<stream xmlns='jabber:client' to='localhost' version='1.0'>").await;
     c.expect_stream_error("invalid-namespace").await;
     let mut c = Client::connect(server.c2s_addr()).await;
+    // A TLS ClientHello on the STARTTLS port: not XML at all.
     c.send_bytes(b"\x16\x03\x01\x02\x00garbage").await;
+    c.expect_stream_error("not-well-formed").await;
+    let mut c = Client::connect(server.c2s_addr()).await;
+    c.send_bytes(b"GET / HTTP/1.1\r\n").await;
     c.expect_stream_error("not-well-formed").await;
     assert_alive(&mut by).await;
 }

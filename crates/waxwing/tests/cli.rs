@@ -124,13 +124,7 @@ impl Drop for Served {
 }
 
 async fn serve(s: &Setup) -> Served {
-    let child = Command::new(BIN)
-        .arg("--config")
-        .arg(&s.config)
-        .arg("serve")
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let child = Command::new(BIN).arg("--config").arg(&s.config).arg("serve").stderr(Stdio::null()).spawn().unwrap();
     let started = Instant::now();
     while tokio::net::TcpStream::connect(s.c2s).await.is_err() {
         assert!(started.elapsed() < Duration::from_secs(30), "server did not start");
@@ -166,9 +160,13 @@ async fn sigterm_closes_every_stream_with_system_shutdown() {
     let mut served = serve(&s).await;
     let mut a = login(&s, "alice", "one").await;
     let mut b = login(&s, "alice", "two").await;
+    // One still negotiating: it gets the same error.
+    let mut c = Client::connect(s.c2s).await;
+    c.open("localhost").await;
     signal(&served, "TERM");
     a.expect_stream_error("system-shutdown").await;
     b.expect_stream_error("system-shutdown").await;
+    c.expect_stream_error("system-shutdown").await;
     let status = tokio::task::spawn_blocking(move || served.child.wait()).await.unwrap().unwrap();
     assert!(status.success(), "{status:?}");
 }

@@ -97,7 +97,10 @@ async fn ping_the_server() {
     let (_server, mut juliet, _romeo) = two_users().await;
     juliet.send("<iq to='localhost' type='get' id='p1'><ping xmlns='urn:xmpp:ping'/></iq>").await;
     let reply = juliet.stanza().await;
-    assert_eq!((reply.attr("type"), reply.attr("id"), reply.attr("from")), (Some("result"), Some("p1"), Some("localhost")));
+    assert_eq!(
+        (reply.attr("type"), reply.attr("id"), reply.attr("from")),
+        (Some("result"), Some("p1"), Some("localhost"))
+    );
     assert_eq!(reply.attr("to"), Some("juliet@localhost/balcony"));
 }
 
@@ -154,7 +157,9 @@ async fn a_client_that_stops_reading_is_disconnected_without_stalling_others() {
     let mut errors = Vec::new();
     for batch in 0..500 {
         for i in 0..10 {
-            juliet.send(&format!("<message to='romeo@localhost/garden' id='f{batch}-{i}'><body>{body}</body></message>")).await;
+            juliet
+                .send(&format!("<message to='romeo@localhost/garden' id='f{batch}-{i}'><body>{body}</body></message>"))
+                .await;
         }
         errors.extend(juliet.drain(Duration::from_millis(5)).await.into_iter().filter_map(|e| error_condition(&e)));
         if !errors.is_empty() {

@@ -29,21 +29,12 @@ pub async fn create_then_read_back(db: &TestDb) {
     assert!(!accounts.exists(DOMAIN, "romeo").await.unwrap());
     assert!(!accounts.exists("other.example", "juliet").await.unwrap());
     for expected in &stored {
-        let got = accounts
-            .credentials(DOMAIN, "juliet", expected.hash)
-            .await
-            .unwrap()
-            .expect("credentials for every hash");
+        let got =
+            accounts.credentials(DOMAIN, "juliet", expected.hash).await.unwrap().expect("credentials for every hash");
         assert_same(&got, expected);
     }
     for hash in HashAlg::ALL {
-        assert!(
-            accounts
-                .credentials(DOMAIN, "romeo", hash)
-                .await
-                .unwrap()
-                .is_none()
-        );
+        assert!(accounts.credentials(DOMAIN, "romeo", hash).await.unwrap().is_none());
     }
 }
 
@@ -71,20 +62,10 @@ pub async fn values_round_trip_exactly(db: &TestDb) {
     // Non-ASCII localparts are stored as given (the caller prepared them).
     accounts.create(DOMAIN, "ñandú-ü", &extreme).await.unwrap();
     for expected in &extreme {
-        let got = accounts
-            .credentials(DOMAIN, "ñandú-ü", expected.hash)
-            .await
-            .unwrap()
-            .unwrap();
+        let got = accounts.credentials(DOMAIN, "ñandú-ü", expected.hash).await.unwrap().unwrap();
         assert_same(&got, expected);
     }
-    assert!(
-        accounts
-            .credentials(DOMAIN, "ñandú-ü", HashAlg::Sha256)
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(accounts.credentials(DOMAIN, "ñandú-ü", HashAlg::Sha256).await.unwrap().is_none());
 }
 
 pub async fn list_is_sorted_and_per_domain(db: &TestDb) {
@@ -93,15 +74,9 @@ pub async fn list_is_sorted_and_per_domain(db: &TestDb) {
     for localpart in ["mercutio", "Zed", "juliet", "été", "romeo", "a"] {
         accounts.create(DOMAIN, localpart, &[]).await.unwrap();
     }
-    accounts
-        .create("other.example", "benvolio", &[])
-        .await
-        .unwrap();
+    accounts.create("other.example", "benvolio", &[]).await.unwrap();
     // Code point order, whatever the database's collation.
-    assert_eq!(
-        accounts.list(DOMAIN).await.unwrap(),
-        ["Zed", "a", "juliet", "mercutio", "romeo", "été"]
-    );
+    assert_eq!(accounts.list(DOMAIN).await.unwrap(), ["Zed", "a", "juliet", "mercutio", "romeo", "été"]);
     assert_eq!(accounts.list("other.example").await.unwrap(), ["benvolio"]);
     assert!(accounts.list("nobody.example").await.unwrap().is_empty());
 }
@@ -110,23 +85,13 @@ pub async fn create_existing_fails(db: &TestDb) {
     let accounts = db.store.accounts();
     let first = [creds(HashAlg::Sha256, "first")];
     accounts.create(DOMAIN, "juliet", &first).await.unwrap();
-    let err = accounts
-        .create(DOMAIN, "juliet", &[creds(HashAlg::Sha256, "second")])
-        .await
-        .unwrap_err();
+    let err = accounts.create(DOMAIN, "juliet", &[creds(HashAlg::Sha256, "second")]).await.unwrap_err();
     assert!(matches!(err, StoreError::AlreadyExists), "{err:?}");
     // The failed attempt changed nothing.
-    let got = accounts
-        .credentials(DOMAIN, "juliet", HashAlg::Sha256)
-        .await
-        .unwrap()
-        .unwrap();
+    let got = accounts.credentials(DOMAIN, "juliet", HashAlg::Sha256).await.unwrap().unwrap();
     assert_same(&got, &first[0]);
     // The same localpart on another domain is another account.
-    accounts
-        .create("other.example", "juliet", &[])
-        .await
-        .unwrap();
+    accounts.create("other.example", "juliet", &[]).await.unwrap();
 }
 
 /// A failure half-way through create leaves no account behind.
@@ -134,39 +99,24 @@ pub async fn create_is_atomic(db: &TestDb) {
     let accounts = db.store.accounts();
     let mut bad = creds(HashAlg::Sha512, "pw");
     bad.iterations = 0; // violates the schema's CHECK, after the first rows went in
-    let err = accounts
-        .create(DOMAIN, "juliet", &[creds(HashAlg::Sha1, "pw"), bad])
-        .await
-        .unwrap_err();
+    let err = accounts.create(DOMAIN, "juliet", &[creds(HashAlg::Sha1, "pw"), bad]).await.unwrap_err();
     assert!(matches!(err, StoreError::Database(_)), "{err:?}");
     assert!(!accounts.exists(DOMAIN, "juliet").await.unwrap());
     assert_eq!(db.count_rows("account_credentials").await, 0);
     // And the name is still free.
-    accounts
-        .create(DOMAIN, "juliet", &all_creds("pw"))
-        .await
-        .unwrap();
+    accounts.create(DOMAIN, "juliet", &all_creds("pw")).await.unwrap();
 }
 
 pub async fn duplicate_hash_rejected(db: &TestDb) {
     let accounts = db.store.accounts();
     let dup = [creds(HashAlg::Sha256, "a"), creds(HashAlg::Sha256, "b")];
     let err = accounts.create(DOMAIN, "juliet", &dup).await.unwrap_err();
-    assert!(
-        matches!(err, StoreError::DuplicateHash("SHA-256")),
-        "{err:?}"
-    );
+    assert!(matches!(err, StoreError::DuplicateHash("SHA-256")), "{err:?}");
     assert!(!accounts.exists(DOMAIN, "juliet").await.unwrap());
 
     accounts.create(DOMAIN, "juliet", &[]).await.unwrap();
-    let err = accounts
-        .set_credentials(DOMAIN, "juliet", &dup)
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(err, StoreError::DuplicateHash("SHA-256")),
-        "{err:?}"
-    );
+    let err = accounts.set_credentials(DOMAIN, "juliet", &dup).await.unwrap_err();
+    assert!(matches!(err, StoreError::DuplicateHash("SHA-256")), "{err:?}");
 }
 
 pub async fn set_credentials_replaces_all(db: &TestDb) {
@@ -174,24 +124,11 @@ pub async fn set_credentials_replaces_all(db: &TestDb) {
     let old = [creds(HashAlg::Sha1, "old"), creds(HashAlg::Sha256, "old")];
     accounts.create(DOMAIN, "juliet", &old).await.unwrap();
     let new = [creds(HashAlg::Sha256, "new"), creds(HashAlg::Sha512, "new")];
-    accounts
-        .set_credentials(DOMAIN, "juliet", &new)
-        .await
-        .unwrap();
+    accounts.set_credentials(DOMAIN, "juliet", &new).await.unwrap();
 
-    assert!(
-        accounts
-            .credentials(DOMAIN, "juliet", HashAlg::Sha1)
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(accounts.credentials(DOMAIN, "juliet", HashAlg::Sha1).await.unwrap().is_none());
     for expected in &new {
-        let got = accounts
-            .credentials(DOMAIN, "juliet", expected.hash)
-            .await
-            .unwrap()
-            .unwrap();
+        let got = accounts.credentials(DOMAIN, "juliet", expected.hash).await.unwrap().unwrap();
         assert_same(&got, expected);
     }
     assert_eq!(db.count_rows("account_credentials").await, 2);
@@ -199,10 +136,7 @@ pub async fn set_credentials_replaces_all(db: &TestDb) {
 
 pub async fn set_credentials_unknown_account(db: &TestDb) {
     let accounts = db.store.accounts();
-    let err = accounts
-        .set_credentials(DOMAIN, "nobody", &all_creds("pw"))
-        .await
-        .unwrap_err();
+    let err = accounts.set_credentials(DOMAIN, "nobody", &all_creds("pw")).await.unwrap_err();
     assert!(matches!(err, StoreError::NotFound), "{err:?}");
     assert!(!accounts.exists(DOMAIN, "nobody").await.unwrap());
     assert_eq!(db.count_rows("account_credentials").await, 0);
@@ -215,43 +149,24 @@ pub async fn set_credentials_is_atomic(db: &TestDb) {
     accounts.create(DOMAIN, "juliet", &old).await.unwrap();
     let mut bad = creds(HashAlg::Sha512, "new");
     bad.iterations = 0;
-    let err = accounts
-        .set_credentials(DOMAIN, "juliet", &[creds(HashAlg::Sha256, "new"), bad])
-        .await
-        .unwrap_err();
+    let err = accounts.set_credentials(DOMAIN, "juliet", &[creds(HashAlg::Sha256, "new"), bad]).await.unwrap_err();
     assert!(matches!(err, StoreError::Database(_)), "{err:?}");
     for expected in &old {
-        let got = accounts
-            .credentials(DOMAIN, "juliet", expected.hash)
-            .await
-            .unwrap()
-            .unwrap();
+        let got = accounts.credentials(DOMAIN, "juliet", expected.hash).await.unwrap().unwrap();
         assert_same(&got, expected);
     }
 }
 
 pub async fn remove_cascades(db: &TestDb) {
     let accounts = db.store.accounts();
-    accounts
-        .create(DOMAIN, "juliet", &all_creds("pw"))
-        .await
-        .unwrap();
-    accounts
-        .create(DOMAIN, "romeo", &all_creds("pw2"))
-        .await
-        .unwrap();
+    accounts.create(DOMAIN, "juliet", &all_creds("pw")).await.unwrap();
+    accounts.create(DOMAIN, "romeo", &all_creds("pw2")).await.unwrap();
     assert_eq!(db.count_rows("account_credentials").await, 6);
 
     assert!(accounts.remove(DOMAIN, "juliet").await.unwrap());
     assert!(!accounts.exists(DOMAIN, "juliet").await.unwrap());
     for hash in HashAlg::ALL {
-        assert!(
-            accounts
-                .credentials(DOMAIN, "juliet", hash)
-                .await
-                .unwrap()
-                .is_none()
-        );
+        assert!(accounts.credentials(DOMAIN, "juliet", hash).await.unwrap().is_none());
     }
     // Credential rows went with the account; romeo's are untouched.
     assert_eq!(db.count_rows("account_credentials").await, 3);
@@ -261,13 +176,7 @@ pub async fn remove_cascades(db: &TestDb) {
     assert!(!accounts.remove("other.example", "romeo").await.unwrap());
     // A removed account can be registered again, without the old credentials.
     accounts.create(DOMAIN, "juliet", &[]).await.unwrap();
-    assert!(
-        accounts
-            .credentials(DOMAIN, "juliet", HashAlg::Sha256)
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(accounts.credentials(DOMAIN, "juliet", HashAlg::Sha256).await.unwrap().is_none());
 }
 
 /// Racing creates of one account: exactly one wins, the others get
@@ -297,12 +206,7 @@ pub async fn concurrent_creates(db: &TestDb) {
     }
     assert_eq!(winners.len(), 1);
     for expected in &winners[0] {
-        let got = store
-            .accounts()
-            .credentials(DOMAIN, "juliet", expected.hash)
-            .await
-            .unwrap()
-            .unwrap();
+        let got = store.accounts().credentials(DOMAIN, "juliet", expected.hash).await.unwrap().unwrap();
         assert_same(&got, expected);
     }
     assert_eq!(db.count_rows("account_credentials").await, 3);
@@ -312,25 +216,14 @@ pub async fn concurrent_creates(db: &TestDb) {
 /// them: never a mix of hashes from different passwords.
 pub async fn concurrent_password_changes(db: &TestDb) {
     const RACERS: usize = 8;
-    db.store
-        .accounts()
-        .create(DOMAIN, "juliet", &all_creds("initial"))
-        .await
-        .unwrap();
-    let candidates: Vec<_> = (0..RACERS)
-        .map(|i| all_creds(&format!("password {i}")))
-        .collect();
+    db.store.accounts().create(DOMAIN, "juliet", &all_creds("initial")).await.unwrap();
+    let candidates: Vec<_> = (0..RACERS).map(|i| all_creds(&format!("password {i}"))).collect();
     let store = Arc::new(db.store.clone());
     let tasks: Vec<_> = candidates
         .iter()
         .map(|creds| {
             let (store, creds) = (Arc::clone(&store), creds.clone());
-            tokio::spawn(async move {
-                store
-                    .accounts()
-                    .set_credentials(DOMAIN, "juliet", &creds)
-                    .await
-            })
+            tokio::spawn(async move { store.accounts().set_credentials(DOMAIN, "juliet", &creds).await })
         })
         .collect();
     for task in tasks {
@@ -351,25 +244,14 @@ pub async fn concurrent_password_changes(db: &TestDb) {
 async fn current_credentials(store: &waxwing_store::Store) -> Vec<ScramCredentials> {
     let mut out = Vec::new();
     for hash in HashAlg::ALL {
-        out.push(
-            store
-                .accounts()
-                .credentials(DOMAIN, "juliet", hash)
-                .await
-                .unwrap()
-                .unwrap(),
-        );
+        out.push(store.accounts().credentials(DOMAIN, "juliet", hash).await.unwrap().unwrap());
     }
     out
 }
 
 /// Opening an up-to-date database again runs no migration and keeps data.
 pub async fn reopen_is_a_no_op(db: &TestDb) {
-    db.store
-        .accounts()
-        .create(DOMAIN, "juliet", &all_creds("pw"))
-        .await
-        .unwrap();
+    db.store.accounts().create(DOMAIN, "juliet", &all_creds("pw")).await.unwrap();
     let again = waxwing_store::Store::open(&db.url).await.unwrap();
     assert_eq!(again.backend(), db.store.backend());
     assert!(again.accounts().exists(DOMAIN, "juliet").await.unwrap());

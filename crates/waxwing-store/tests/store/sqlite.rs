@@ -26,24 +26,15 @@ async fn uses_wal_and_full_sync() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("waxwing.db");
     let store = Store::open(&file_url(&path)).await.unwrap();
-    store
-        .accounts()
-        .create("example.org", "juliet", &[])
-        .await
-        .unwrap();
+    store.accounts().create("example.org", "juliet", &[]).await.unwrap();
     // The -wal file exists while the database is open in WAL mode.
     assert!(dir.path().join("waxwing.db-wal").exists());
     store.close().await;
 
     // journal_mode is persistent: a plain connection sees WAL too.
     use sqlx::Connection;
-    let mut conn = sqlx::SqliteConnection::connect(&file_url(&path))
-        .await
-        .unwrap();
-    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
-        .fetch_one(&mut conn)
-        .await
-        .unwrap();
+    let mut conn = sqlx::SqliteConnection::connect(&file_url(&path)).await.unwrap();
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&mut conn).await.unwrap();
     assert_eq!(mode, "wal");
     conn.close().await.unwrap();
 }
@@ -55,24 +46,12 @@ async fn data_survives_close_and_reopen() {
     let stored = all_creds("pw");
     {
         let store = Store::open(&url).await.unwrap();
-        store
-            .accounts()
-            .create("example.org", "juliet", &stored)
-            .await
-            .unwrap();
+        store.accounts().create("example.org", "juliet", &stored).await.unwrap();
         store.close().await;
     }
     let store = Store::open(&url).await.unwrap();
-    assert_eq!(
-        store.accounts().list("example.org").await.unwrap(),
-        ["juliet"]
-    );
-    let got = store
-        .accounts()
-        .credentials("example.org", "juliet", HashAlg::Sha512)
-        .await
-        .unwrap()
-        .unwrap();
+    assert_eq!(store.accounts().list("example.org").await.unwrap(), ["juliet"]);
+    let got = store.accounts().credentials("example.org", "juliet", HashAlg::Sha512).await.unwrap().unwrap();
     let expected = stored.iter().find(|c| c.hash == HashAlg::Sha512).unwrap();
     assert_eq!(got.stored_key, expected.stored_key);
     store.close().await;
@@ -85,28 +64,16 @@ async fn migrations_apply_once() {
     let dir = tempfile::tempdir().unwrap();
     let url = file_url(&dir.path().join("waxwing.db"));
     let first = Store::open(&url).await.unwrap();
-    first
-        .accounts()
-        .create("example.org", "juliet", &[])
-        .await
-        .unwrap();
+    first.accounts().create("example.org", "juliet", &[]).await.unwrap();
     let second = Store::open(&url).await.unwrap();
-    assert!(
-        second
-            .accounts()
-            .exists("example.org", "juliet")
-            .await
-            .unwrap()
-    );
+    assert!(second.accounts().exists("example.org", "juliet").await.unwrap());
     first.close().await;
     second.close().await;
 
     use sqlx::Connection;
     let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
-    let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM _sqlx_migrations")
-        .fetch_all(&mut conn)
-        .await
-        .unwrap();
+    let applied: Vec<i64> =
+        sqlx::query_scalar("SELECT version FROM _sqlx_migrations").fetch_all(&mut conn).await.unwrap();
     assert_eq!(applied, [1]);
     conn.close().await.unwrap();
 }
@@ -119,14 +86,8 @@ async fn password_is_never_stored() {
     let url = file_url(&dir.path().join("waxwing.db"));
     let store = Store::open(&url).await.unwrap();
     let accounts = store.accounts();
-    accounts
-        .create("example.org", "juliet", &all_creds(PASSWORD))
-        .await
-        .unwrap();
-    accounts
-        .set_credentials("example.org", "juliet", &[creds(HashAlg::Sha256, PASSWORD)])
-        .await
-        .unwrap();
+    accounts.create("example.org", "juliet", &all_creds(PASSWORD)).await.unwrap();
+    accounts.set_credentials("example.org", "juliet", &[creds(HashAlg::Sha256, PASSWORD)]).await.unwrap();
 
     // Look while open (data may sit in the WAL) and after close (checkpointed).
     assert_no_file_contains(dir.path(), PASSWORD.as_bytes());
@@ -152,26 +113,14 @@ fn assert_no_file_contains(dir: &Path, needle: &[u8]) {
 async fn in_memory_database_is_shared_by_its_pool() {
     let store = Store::open("sqlite::memory:").await.unwrap();
     let accounts = store.accounts();
-    accounts
-        .create("example.org", "juliet", &all_creds("pw"))
-        .await
-        .unwrap();
+    accounts.create("example.org", "juliet", &all_creds("pw")).await.unwrap();
     // Several operations at once must all see the same database.
-    let (a, b) = tokio::join!(
-        accounts.exists("example.org", "juliet"),
-        accounts.list("example.org")
-    );
+    let (a, b) = tokio::join!(accounts.exists("example.org", "juliet"), accounts.list("example.org"));
     assert!(a.unwrap());
     assert_eq!(b.unwrap(), ["juliet"]);
     // A second in-memory store is a different database.
     let other = Store::open("sqlite::memory:").await.unwrap();
-    assert!(
-        !other
-            .accounts()
-            .exists("example.org", "juliet")
-            .await
-            .unwrap()
-    );
+    assert!(!other.accounts().exists("example.org", "juliet").await.unwrap());
     store.close().await;
     other.close().await;
 }

@@ -36,11 +36,7 @@ impl TestDb {
         let dir = tempfile::tempdir().expect("tempdir");
         let url = format!("sqlite://{}/waxwing.db", dir.path().display());
         let store = Store::open(&url).await.expect("open sqlite store");
-        TestDb {
-            store,
-            url,
-            cleanup: Cleanup::Sqlite(dir),
-        }
+        TestDb { store, url, cleanup: Cleanup::Sqlite(dir) }
     }
 
     /// A fresh schema on the PostgreSQL server named by
@@ -54,17 +50,13 @@ impl TestDb {
     pub async fn postgres(test: &str) -> Option<TestDb> {
         let Ok(server_url) = std::env::var(POSTGRES_URL_VAR) else {
             if std::env::var("CI").is_ok_and(|v| v == "true") {
-                panic!(
-                    "{POSTGRES_URL_VAR} is not set, but CI=true: PostgreSQL tests must run in CI"
-                );
+                panic!("{POSTGRES_URL_VAR} is not set, but CI=true: PostgreSQL tests must run in CI");
             }
             announce_skip(test);
             return None;
         };
         let schema = unique_schema_name();
-        let mut admin = PgConnection::connect(&server_url)
-            .await
-            .expect("connect to PostgreSQL");
+        let mut admin = PgConnection::connect(&server_url).await.expect("connect to PostgreSQL");
         sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
             .execute(&mut admin)
             .await
@@ -74,24 +66,17 @@ impl TestDb {
         let separator = if server_url.contains('?') { '&' } else { '?' };
         let url = format!("{server_url}{separator}options=-c%20search_path%3D{schema}");
         let store = Store::open(&url).await.expect("open postgres store");
-        Some(TestDb {
-            store,
-            url,
-            cleanup: Cleanup::Postgres { server_url, schema },
-        })
+        Some(TestDb { store, url, cleanup: Cleanup::Postgres { server_url, schema } })
     }
 
     /// Number of rows in `table`, read directly rather than through the store.
     pub async fn count_rows(&self, table: &str) -> i64 {
         sqlx::any::install_default_drivers();
-        let mut conn = sqlx::AnyConnection::connect(&self.url)
+        let mut conn = sqlx::AnyConnection::connect(&self.url).await.expect("raw connection");
+        let count: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}")))
+            .fetch_one(&mut conn)
             .await
-            .expect("raw connection");
-        let count: i64 =
-            sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}")))
-                .fetch_one(&mut conn)
-                .await
-                .expect("count rows");
+            .expect("count rows");
         conn.close().await.expect("close raw connection");
         count
     }
@@ -102,9 +87,7 @@ impl TestDb {
         match self.cleanup {
             Cleanup::Sqlite(dir) => drop(dir),
             Cleanup::Postgres { server_url, schema } => {
-                let mut admin = PgConnection::connect(&server_url)
-                    .await
-                    .expect("connect to PostgreSQL");
+                let mut admin = PgConnection::connect(&server_url).await.expect("connect to PostgreSQL");
                 sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
                     .execute(&mut admin)
                     .await
@@ -134,15 +117,8 @@ fn announce_skip(test: &str) {
 /// a per-process counter and the clock.
 fn unique_schema_name() -> String {
     static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock after 1970")
-        .subsec_nanos();
-    format!(
-        "wx_test_{}_{}_{nanos}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    )
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock after 1970").subsec_nanos();
+    format!("wx_test_{}_{}_{nanos}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed))
 }
 
 /// Fresh credentials (random salt) for `password`, with the smallest

@@ -41,11 +41,7 @@ pub fn error_with(limits: Limits, input: &[u8]) -> XmlError {
     let mut reader = StreamReader::new(limits);
     let err = read_chunks(&mut reader, [input]).expect_err("input must be rejected");
     reader.feed(b"<more/>");
-    assert_eq!(
-        reader.next_event(),
-        Err(err.clone()),
-        "reader must stay poisoned"
-    );
+    assert_eq!(reader.next_event(), Err(err.clone()), "reader must stay poisoned");
     err
 }
 

@@ -50,8 +50,7 @@ impl TestServer {
     /// Starts a `localhost` server on 127.0.0.1 ephemeral ports; `tweak` may change the config.
     pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
-        let mut config = Config::default();
-        config.data_dir = dir.path().join("data");
+        let mut config = Config { data_dir: dir.path().join("data"), ..Config::default() };
         config.c2s.listen = vec!["127.0.0.1:0".parse().unwrap()];
         config.c2s.direct_tls_listen = vec!["127.0.0.1:0".parse().unwrap()];
         // Keep PBKDF2 cheap in tests: the minimum RFC 7677 allows.
