@@ -21,6 +21,9 @@ WAXWING="${1:-$ROOT/target/debug/waxwing}"
 PORT="${PORT:-15222}"
 DIRECT_PORT="${DIRECT_PORT:-15223}"
 WAIT="${WAIT:-20}"            # seconds allowed for each expected screen
+# SASL mechanisms the server offers (config auth.mechanisms), e.g.
+# MECHANISMS='"SCRAM-SHA-256"' to make libstrophe use SCRAM-SHA-256. Default: all.
+MECHANISMS="${MECHANISMS:-}"
 PASSWORD="interop-pass-1"
 
 for tool in profanity tmux "$WAXWING"; do
@@ -65,6 +68,7 @@ data_dir = "$WORK/data"
 listen = ["127.0.0.1:$PORT"]
 direct_tls_listen = ["127.0.0.1:$DIRECT_PORT"]
 EOF
+if [ -n "$MECHANISMS" ]; then printf '[auth]\nmechanisms = [%s]\n' "$MECHANISMS" >>"$WORK/waxwing.toml"; fi
 
 "$WAXWING" --config "$WORK/waxwing.toml" serve >"$WORK/server.log" 2>&1 &
 SERVER_PID=$!

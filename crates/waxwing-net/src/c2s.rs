@@ -43,11 +43,18 @@ pub struct C2sSettings {
     pub negotiation_timeout: Duration,
     /// SASL attempts allowed on one connection (RFC 6120 §6.4.5 suggests 2–5).
     pub max_auth_attempts: u32,
+    /// The mechanisms the operator enabled; filtered further per connection.
+    pub mechanisms: Vec<Mechanism>,
 }
 
 impl Default for C2sSettings {
     fn default() -> Self {
-        C2sSettings { require_tls: true, negotiation_timeout: Duration::from_secs(60), max_auth_attempts: 5 }
+        C2sSettings {
+            require_tls: true,
+            negotiation_timeout: Duration::from_secs(60),
+            max_auth_attempts: 5,
+            mechanisms: Mechanism::ALL.to_vec(),
+        }
     }
 }
 
@@ -263,8 +270,11 @@ impl<H: C2sHost> Negotiation<'_, H> {
     fn mechanisms(&self, tls: bool) -> Vec<Mechanism> {
         let cb = self.stream.as_ref().map(|s| s.channel_binding().clone()).unwrap_or_default();
         let can_bind = cb.tls_exporter.is_some() || cb.tls_server_end_point.is_some();
-        Mechanism::ALL
-            .into_iter()
+        self.ctx
+            .settings
+            .mechanisms
+            .iter()
+            .copied()
             .filter(|m| match m {
                 // RFC 6120 §6.4.1: PLAIN only on an encrypted channel.
                 Mechanism::Plain => tls,

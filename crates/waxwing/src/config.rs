@@ -86,6 +86,9 @@ pub struct AuthConfig {
     pub max_attempts_per_connection: u32,
     /// PBKDF2 iterations for newly set passwords (RFC 7677 asks for ≥ 4096).
     pub scram_iterations: u32,
+    /// SASL mechanisms offered, by name. Default: all of SCRAM-SHA-1/-256/-512,
+    /// their -PLUS variants and PLAIN (PLAIN and -PLUS only ever inside TLS).
+    pub mechanisms: Option<Vec<String>>,
 }
 
 impl Default for Config {
@@ -136,6 +139,7 @@ impl Default for AuthConfig {
             failure_window_secs: 60,
             max_attempts_per_connection: 5,
             scram_iterations: waxwing_sasl::DEFAULT_ITERATIONS,
+            mechanisms: None,
         }
     }
 }
@@ -235,6 +239,20 @@ impl Config {
         if self.auth.scram_iterations < 4096 {
             return Err(invalid("auth.scram_iterations", "RFC 7677 requires at least 4096"));
         }
+        if let Some(mechanisms) = &self.auth.mechanisms {
+            if mechanisms.is_empty() {
+                return Err(invalid("auth.mechanisms", "at least one mechanism is required"));
+            }
+            for (i, name) in mechanisms.iter().enumerate() {
+                if waxwing_sasl::Mechanism::from_name(name).is_none() {
+                    let known: Vec<_> = waxwing_sasl::Mechanism::ALL.iter().map(|m| m.name()).collect();
+                    return Err(invalid(
+                        format!("auth.mechanisms[{i}]"),
+                        format!("unknown mechanism {name:?}; known: {}", known.join(", ")),
+                    ));
+                }
+            }
+        }
         if self.auth.max_attempts_per_connection == 0 {
             return Err(invalid("auth.max_attempts_per_connection", "must be at least 1"));
         }
@@ -265,6 +283,14 @@ impl Config {
 
     pub fn module_names(&self) -> Vec<String> {
         self.modules.clone().unwrap_or_else(|| waxwing_modules::names().into_iter().map(String::from).collect())
+    }
+
+    /// The enabled SASL mechanisms, in our order of preference.
+    pub fn sasl_mechanisms(&self) -> Vec<waxwing_sasl::Mechanism> {
+        waxwing_sasl::Mechanism::ALL
+            .into_iter()
+            .filter(|m| self.auth.mechanisms.as_ref().is_none_or(|names| names.iter().any(|n| n == m.name())))
+            .collect()
     }
 
     pub fn xml_limits(&self) -> waxwing_xml::Limits {
@@ -305,6 +331,8 @@ mod tests {
         assert!(e.contains("hosts[0].certificate"), "{e}");
         let e = parse("[limits]\nmax_stanza_bytes = 100\n").unwrap_err().to_string();
         assert!(e.contains("limits.max_stanza_bytes"), "{e}");
+        let e = parse("[auth]\nmechanisms = [\"SCRAM-SHA-256\", \"DIGEST-MD5\"]\n").unwrap_err().to_string();
+        assert!(e.contains("auth.mechanisms[1]"), "{e}");
         let e = parse("modules = [\"nope\"]\n").unwrap_err().to_string();
         assert!(e.contains("modules[0]"), "{e}");
         let e = parse("[c2s]\nlisten = [\"not an address\"]\n").unwrap_err().to_string();

@@ -69,6 +69,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         require_tls: config.c2s.require_tls,
         negotiation_timeout: Config::secs(config.c2s.negotiation_timeout_secs),
         max_auth_attempts: config.auth.max_attempts_per_connection,
+        mechanisms: config.sasl_mechanisms(),
     };
     let starttls_ctx = C2sContext {
         host: server.clone(),

@@ -241,3 +241,14 @@ async fn whitespace_keepalives_are_accepted() {
     assert_eq!(c.stanza().await.attr("id"), Some("p"));
     c.expect_silence(Duration::from_millis(100)).await;
 }
+
+#[tokio::test]
+async fn only_the_configured_mechanisms_are_offered() {
+    let server = TestServer::start_with(|c| c.auth.mechanisms = Some(vec!["SCRAM-SHA-256".into()])).await;
+    server.add_user("juliet").await;
+    let mut c = Client::connect_direct_tls(server.direct_tls_addr(), server.certificate()).await;
+    c.open("localhost").await;
+    assert_eq!(c.mechanisms(), vec!["SCRAM-SHA-256".to_string()]);
+    assert_eq!(c.scram("juliet", PASSWORD, HashAlg::Sha1, None).await, Err("invalid-mechanism".into()));
+    c.scram("juliet", PASSWORD, HashAlg::Sha256, None).await.unwrap();
+}
