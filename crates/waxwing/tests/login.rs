@@ -252,3 +252,43 @@ async fn only_the_configured_mechanisms_are_offered() {
     assert_eq!(c.scram("juliet", PASSWORD, HashAlg::Sha1, None).await, Err("invalid-mechanism".into()));
     c.scram("juliet", PASSWORD, HashAlg::Sha256, None).await.unwrap();
 }
+
+#[tokio::test]
+async fn each_virtual_host_gets_its_own_certificate_by_sni() {
+    // An operator-provided certificate for a second host (made here with the
+    // same generator the server uses for localhost).
+    let certs = tempfile::tempdir().unwrap();
+    let (cert, key) = (certs.path().join("example.test.crt"), certs.path().join("example.test.key"));
+    let store = waxwing_net::tls::CertStore::load(vec![(
+        "example.test".into(),
+        waxwing_net::tls::CertSource::SelfSigned { cert: cert.clone(), key: key.clone() },
+    )])
+    .unwrap();
+    let example_cert = store.certified_key("example.test").unwrap().cert[0].clone();
+    let server = TestServer::start_with(|c| {
+        c.hosts.push(waxwing::config::HostConfig {
+            domain: "Example.Test".into(),
+            certificate: Some(cert.clone()),
+            key: Some(key.clone()),
+        })
+    })
+    .await;
+    server.add_user("juliet@example.test").await;
+    server.add_user("juliet@localhost").await;
+    // The pinning verifier only accepts the expected certificate for each name.
+    let mut c = Client::connect_direct_tls_to(server.direct_tls_addr(), example_cert.clone(), "example.test").await;
+    assert_eq!(c.server_cert.as_ref(), Some(&example_cert));
+    c.open("example.test").await;
+    c.scram("juliet", PASSWORD, HashAlg::Sha256, None).await.unwrap();
+    c.open("example.test").await;
+    assert_eq!(c.bind(Some("r")).await, "juliet@example.test/r");
+    let mut l = Client::connect_direct_tls(server.direct_tls_addr(), server.certificate()).await;
+    assert_ne!(l.server_cert.as_ref(), Some(&example_cert));
+    l.open("localhost").await;
+    l.scram("juliet", PASSWORD, HashAlg::Sha256, None).await.unwrap();
+    // Accounts are per host: juliet@localhost and juliet@example.test are different people.
+    l.open("localhost").await;
+    assert_eq!(l.bind(Some("r")).await, "juliet@localhost/r");
+    l.send("<message to='juliet@example.test/r'><body>hello other me</body></message>").await;
+    assert_eq!(c.stanza().await.attr("from"), Some("juliet@localhost/r"));
+}

@@ -165,6 +165,8 @@ pub struct Client {
     /// Channel-binding data seen by the client after TLS: (tls-exporter, server cert).
     pub exporter: Option<Vec<u8>>,
     pub server_cert: Option<CertificateDer<'static>>,
+    /// The TLS server name to ask for.
+    pub sni: String,
 }
 
 impl Client {
@@ -179,12 +181,19 @@ impl Client {
             jid: None,
             exporter: None,
             server_cert: None,
+            sni: "localhost".to_string(),
         }
     }
 
     /// Connects with direct TLS (XEP-0368), offering ALPN `xmpp-client`.
     pub async fn connect_direct_tls(addr: SocketAddr, cert: CertificateDer<'static>) -> Client {
+        Self::connect_direct_tls_to(addr, cert, "localhost").await
+    }
+
+    /// Direct TLS asking for `sni` as the server name.
+    pub async fn connect_direct_tls_to(addr: SocketAddr, cert: CertificateDer<'static>, sni: &str) -> Client {
         let mut client = Client::connect(addr).await;
+        client.sni = sni.to_string();
         client.tls_handshake(cert, true).await;
         client
     }
@@ -312,7 +321,7 @@ impl Client {
             config.alpn_protocols = vec![b"xmpp-client".to_vec()];
         }
         let tls = TlsConnector::from(Arc::new(config))
-            .connect(ServerName::try_from("localhost").unwrap(), tcp)
+            .connect(ServerName::try_from(self.sni.clone()).unwrap(), tcp)
             .await
             .expect("TLS handshake");
         let mut exporter = vec![0u8; 32];
