@@ -393,32 +393,45 @@ impl<H: C2sHost> Negotiation<'_, H> {
         }
     }
 
-    /// RFC 4616 PLAIN, checked against the stored SCRAM-SHA-256 keys.
-    async fn plain(
-        &mut self,
+    /// The checks common to every mechanism once the client has named itself:
+    /// prepare the username, refuse a foreign authzid, apply the throttle, and
+    /// fetch the stored keys for `hash`.
+    async fn look_up_account(
+        &self,
         domain: &str,
-        initial: &[u8],
-    ) -> Result<Result<(String, Option<Vec<u8>>), (SaslError, Option<String>)>, Step> {
+        username: &str,
+        authzid: Option<&str>,
+        hash: HashAlg,
+    ) -> Result<(String, Option<ScramCredentials>), Refusal> {
+        let Ok(localpart) = nodeprep(username) else {
+            return Err((SaslError::NotAuthorized, None));
+        };
+        let account = format!("{localpart}@{domain}");
+        if authzid.is_some_and(|authzid| !authzid_matches(authzid, &account)) {
+            return Err((SaslError::InvalidAuthzid, Some(account)));
+        }
+        let peer = self.stream.as_ref().expect("stream present").peer().ip();
+        if !self.ctx.throttle.allows(peer, Some(&account)) {
+            return Err((SaslError::TemporaryAuthFailure, Some(account)));
+        }
+        match self.ctx.host.credentials(domain, &localpart, hash).await {
+            Ok(stored) => Ok((localpart, stored)),
+            Err(()) => Err((SaslError::TemporaryAuthFailure, Some(account))),
+        }
+    }
+
+    /// RFC 4616 PLAIN, checked against the stored SCRAM-SHA-256 keys.
+    async fn plain(&mut self, domain: &str, initial: &[u8]) -> Result<Result<Accepted, Refusal>, Step> {
         let creds = match parse_plain(initial) {
             Ok(c) => c,
             Err(e) => return Ok(Err((e, None))),
         };
-        let Ok(localpart) = nodeprep(&creds.authcid) else {
-            return Ok(Err((SaslError::NotAuthorized, None)));
-        };
+        let (localpart, stored) =
+            match self.look_up_account(domain, &creds.authcid, creds.authzid.as_deref(), HashAlg::Sha256).await {
+                Ok(found) => found,
+                Err(refusal) => return Ok(Err(refusal)),
+            };
         let account = format!("{localpart}@{domain}");
-        if let Some(authzid) = &creds.authzid
-            && !authzid_matches(authzid, &account)
-        {
-            return Ok(Err((SaslError::InvalidAuthzid, Some(account))));
-        }
-        if !self.ctx.throttle.allows(self.stream().peer().ip(), Some(&account)) {
-            return Ok(Err((SaslError::TemporaryAuthFailure, Some(account))));
-        }
-        let stored = match self.ctx.host.credentials(domain, &localpart, HashAlg::Sha256).await {
-            Ok(stored) => stored,
-            Err(()) => return Ok(Err((SaslError::TemporaryAuthFailure, Some(account)))),
-        };
         let password = creds.password;
         // PBKDF2 is deliberately slow: keep it off the async workers.
         let ok = tokio::task::spawn_blocking(move || stored.is_some_and(|s| s.verify_password(&password)))
@@ -435,29 +448,19 @@ impl<H: C2sHost> Negotiation<'_, H> {
         plus: bool,
         plus_advertised: bool,
         initial: Vec<u8>,
-    ) -> Result<Result<(String, Option<Vec<u8>>), (SaslError, Option<String>)>, Step> {
+    ) -> Result<Result<Accepted, Refusal>, Step> {
         let cb = self.stream().channel_binding().clone();
         let mut server = ScramServer::new(hash, plus, plus_advertised, cb);
         let first = match server.handle_client_first(&initial) {
             Ok(first) => first,
             Err(e) => return Ok(Err((e, None))),
         };
-        let Ok(localpart) = nodeprep(&first.username) else {
-            return Ok(Err((SaslError::NotAuthorized, None)));
-        };
+        let (localpart, stored) =
+            match self.look_up_account(domain, &first.username, first.authzid.as_deref(), hash).await {
+                Ok(found) => found,
+                Err(refusal) => return Ok(Err(refusal)),
+            };
         let account = format!("{localpart}@{domain}");
-        if let Some(authzid) = &first.authzid
-            && !authzid_matches(authzid, &account)
-        {
-            return Ok(Err((SaslError::InvalidAuthzid, Some(account))));
-        }
-        if !self.ctx.throttle.allows(self.stream().peer().ip(), Some(&account)) {
-            return Ok(Err((SaslError::TemporaryAuthFailure, Some(account))));
-        }
-        let stored = match self.ctx.host.credentials(domain, &localpart, hash).await {
-            Ok(stored) => stored,
-            Err(()) => return Ok(Err((SaslError::TemporaryAuthFailure, Some(account)))),
-        };
         let challenge = server.server_first(stored.as_ref());
         let challenge = Element::new("challenge", ns::SASL).with_text(BASE64.encode(challenge));
         self.stream().send(&challenge.to_bytes(ns::CLIENT)).await?;
@@ -478,6 +481,13 @@ impl<H: C2sHost> Negotiation<'_, H> {
         })
     }
 }
+
+/// A successful exchange: the account's localpart and the server's final
+/// data (SCRAM's `v=`), if the mechanism has one.
+type Accepted = (String, Option<Vec<u8>>);
+/// A failed exchange: the condition to send and, once known, the account
+/// (for the per-account throttle and the log).
+type Refusal = (SaslError, Option<String>);
 
 /// An authzid may only name the account itself (we do not offer proxy authorization).
 fn authzid_matches(authzid: &str, account: &str) -> bool {

@@ -127,16 +127,7 @@ impl<'a> StanzaView<'a> {
 /// A `<iq type='result'/>` answering `request`, addressed back to its sender.
 /// `from`/`to` are swapped; the caller stamps them as needed.
 pub fn iq_result(request: &Element, payload: Option<Element>) -> Element {
-    let mut reply = Element::new("iq", request.ns.clone()).with_attr("type", "result");
-    if let Some(id) = request.attr("id") {
-        reply.set_attr("id", id);
-    }
-    if let Some(from) = request.attr("from") {
-        reply.set_attr("to", from);
-    }
-    if let Some(to) = request.attr("to") {
-        reply.set_attr("from", to);
-    }
+    let mut reply = reply_envelope(request, "result");
     if let Some(payload) = payload {
         reply.push_child(payload);
     }
@@ -146,4 +137,16 @@ pub fn iq_result(request: &Element, payload: Option<Element>) -> Element {
 /// True for the stanza namespaces of the two stream kinds.
 pub fn is_content_ns(namespace: &str) -> bool {
     namespace == ns::CLIENT || namespace == ns::SERVER
+}
+
+/// An empty stanza of the same kind as `stanza`, answering it: the given
+/// `type`, the same `id`, and `to`/`from` swapped (RFC 6120 §8.2.3, §8.3.1).
+pub fn reply_envelope(stanza: &Element, stanza_type: &str) -> Element {
+    let mut reply = Element::new(stanza.name.clone(), stanza.ns.clone()).with_attr("type", stanza_type);
+    for (from_attr, to_attr) in [("id", "id"), ("from", "to"), ("to", "from")] {
+        if let Some(value) = stanza.attr(from_attr) {
+            reply.set_attr(to_attr, value);
+        }
+    }
+    reply
 }

@@ -113,16 +113,7 @@ impl StanzaError {
         if stanza.attr("type") == Some("error") {
             return None;
         }
-        let mut reply = Element::new(stanza.name.clone(), stanza.ns.clone()).with_attr("type", "error");
-        if let Some(id) = stanza.attr("id") {
-            reply.set_attr("id", id);
-        }
-        if let Some(from) = stanza.attr("from") {
-            reply.set_attr("to", from);
-        }
-        if let Some(to) = stanza.attr("to") {
-            reply.set_attr("from", to);
-        }
+        let mut reply = crate::stanza::reply_envelope(stanza, "error");
         reply.push_child(self.to_element(&stanza.ns));
         Some(reply)
     }
