@@ -214,7 +214,9 @@ impl StreamReader {
         if self.unit_consumed == 0 && (between || self.builder.at_start()) {
             let skip = self.buf[self.pos..].iter().take_while(|b| is_xml_whitespace(**b)).count();
             self.pos += skip;
-            if self.buf.get(self.pos).is_some_and(|b| *b != b'<') {
+            // `&` may start a character reference to whitespace (`&#x20;`),
+            // which is allowed; rxml judges that text when it ends.
+            if self.buf.get(self.pos).is_some_and(|b| *b != b'<' && !(between && *b == b'&')) {
                 return Err(if between {
                     XmlError::BadFormat("character data between stanzas".into())
                 } else {
