@@ -12,8 +12,31 @@ use sqlx::{AnyConnection, AnyPool};
 
 use crate::StoreError;
 
-/// Opens a pool on a SQLite URL, creating the file and its directory.
-pub(crate) async fn open(url: &str) -> Result<AnyPool, StoreError> {
+/// Held while migrations run: an exclusive lock on `<database>.lock`.
+///
+/// sqlx serialises migrations on PostgreSQL with an advisory lock but does
+/// nothing on SQLite, so two processes opening a new database at once (two
+/// `waxwing user add`, or one beside a starting server) would both try to
+/// create the tables and one would fail. The OS releases the lock when the
+/// file is closed, even if the process dies.
+pub(crate) struct MigrationLock(#[allow(dead_code)] std::fs::File);
+
+async fn lock_for_migration(database: &std::path::Path) -> Result<MigrationLock, StoreError> {
+    let mut path = database.as_os_str().to_owned();
+    path.push(".lock");
+    tokio::task::spawn_blocking(move || {
+        let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path)?;
+        file.lock()?;
+        Ok(MigrationLock(file))
+    })
+    .await
+    .map_err(std::io::Error::other)?
+}
+
+/// Opens a pool on a SQLite URL, creating the file and its directory. The
+/// returned lock (none for in-memory databases) must be held until the
+/// migrations have run.
+pub(crate) async fn open(url: &str) -> Result<(AnyPool, Option<MigrationLock>), StoreError> {
     // Let sqlx validate the URL and percent-decode the file name exactly as
     // it will when connecting; we need that name to create its directory.
     let options = SqliteConnectOptions::from_str(url).map_err(|e| StoreError::InvalidUrl(format!("{url}: {e}")))?;
@@ -33,7 +56,7 @@ pub(crate) async fn open(url: &str) -> Result<AnyPool, StoreError> {
             .max_lifetime(None)
             .connect(url)
             .await?;
-        return Ok(pool);
+        return Ok((pool, None));
     }
 
     if let Some(dir) = options.get_filename().parent()
@@ -41,6 +64,7 @@ pub(crate) async fn open(url: &str) -> Result<AnyPool, StoreError> {
     {
         tokio::fs::create_dir_all(dir).await?;
     }
+    let lock = lock_for_migration(options.get_filename()).await?;
     // `Any` takes only a URL, so "create if missing" must be spelled in it
     // (unless the caller chose a mode, e.g. read-only).
     let url = if params.has_mode {
@@ -58,7 +82,7 @@ pub(crate) async fn open(url: &str) -> Result<AnyPool, StoreError> {
     if !mode.eq_ignore_ascii_case("wal") {
         tracing::warn!(%mode, "SQLite refused WAL journal mode");
     }
-    Ok(pool)
+    Ok((pool, Some(lock)))
 }
 
 /// What the query part of a SQLite URL says, as far as opening is concerned.

@@ -40,10 +40,12 @@ impl Store {
         // Idempotent; needed before the first `Any` connection.
         sqlx::any::install_default_drivers();
 
-        let (backend, pool) = if url.starts_with("sqlite:") {
-            (Backend::Sqlite, sqlite::open(url).await?)
+        let (backend, pool, migration_lock) = if url.starts_with("sqlite:") {
+            let (pool, lock) = sqlite::open(url).await?;
+            (Backend::Sqlite, pool, lock)
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            (Backend::Postgres, AnyPoolOptions::new().connect(url).await?)
+            // sqlx takes a PostgreSQL advisory lock around migrations itself.
+            (Backend::Postgres, AnyPoolOptions::new().connect(url).await?, None)
         } else {
             return Err(StoreError::InvalidUrl(redact(url)));
         };
@@ -51,6 +53,7 @@ impl Store {
         // Running an up-to-date migrator is a no-op: applied versions are
         // recorded in `_sqlx_migrations` and verified by checksum.
         migrations::migrator(backend).run(&pool).await?;
+        drop(migration_lock);
         tracing::debug!(?backend, "store opened");
         Ok(Store { pool, backend })
     }

@@ -132,3 +132,23 @@ async fn rejects_unsupported_urls() {
         assert!(matches!(err, StoreError::InvalidUrl(_)), "{url}: {err:?}");
     }
 }
+
+/// Two processes opening a brand-new database at once (two `waxwing user add`,
+/// or one beside a starting server) must not both try to create the schema.
+#[tokio::test]
+async fn concurrent_first_opens_migrate_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("fresh.db").display());
+    let opens: Vec<_> = (0..6)
+        .map(|_| {
+            tokio::spawn({
+                let url = url.clone();
+                async move { Store::open(&url).await }
+            })
+        })
+        .collect();
+    for open in opens {
+        let store = open.await.unwrap().expect("every concurrent open succeeds");
+        store.close().await;
+    }
+}

@@ -1,0 +1,117 @@
+#!/usr/bin/env python3
+"""Turns the JSON lines of bench/compare.sh into bench/RESULTS.md.
+
+One table per metric: the three servers side by side, the median over the
+rounds with the spread (min–max), and the ratio of Waxwing to each other
+server (>1 means Waxwing is better, whichever way "better" points).
+"""
+import json
+import statistics
+import sys
+from collections import defaultdict
+
+SERVERS = ["waxwing", "prosody", "ejabberd"]
+
+
+def variant(row):
+    if row["scenario"] == "messages":
+        return "messages-" + row["mode"]
+    return row["scenario"]
+
+
+# (variant, title, extractor, unit, higher_is_better)
+METRICS = [
+    ("login", "Logins per second", lambda r: r["logins_per_sec"], "logins/s", True),
+    ("login", "Login latency p50", lambda r: r["latency_ms"]["p50"], "ms", False),
+    ("login", "Login latency p99", lambda r: r["latency_ms"]["p99"], "ms", False),
+    ("idle", "Memory per idle authenticated TLS session", lambda r: r["kib_per_session"], "KiB", False),
+    ("messages-window", "Messages flat-out (bounded window)", lambda r: r["delivered_per_sec"], "msgs/s", True),
+    ("messages-window", "Flat-out latency p99", lambda r: r["latency_ms"]["p99"], "ms", False),
+    ("messages-rate", "Latency at the fixed rate, p50", lambda r: r["latency_ms"]["p50"], "ms", False),
+    ("messages-rate", "Latency at the fixed rate, p99", lambda r: r["latency_ms"]["p99"], "ms", False),
+]
+
+
+def fmt(x):
+    if x is None:
+        return "–"
+    if x >= 1000:
+        return f"{x:,.0f}"
+    if x >= 10:
+        return f"{x:.1f}"
+    return f"{x:.2f}"
+
+
+def main(path):
+    rows = [json.loads(line) for line in open(path) if line.strip().startswith("{")]
+    by = defaultdict(list)
+    for r in rows:
+        by[(variant(r), r.get("label"))].append(r)
+
+    out = ["# Waxwing, Prosody and ejabberd on this machine", ""]
+    out.append("Written by `bench/compare.sh` from its own run; see that script for the settings. ")
+    out.append("Each server ran alone, pinned to CPU 0 (`taskset -c 0`), with `waxwing-bench` on CPU 1; ")
+    out.append("same domain, certificate (ECDSA P-256, TLS 1.3), users and scenarios. ")
+    rounds = max((len(v) for v in by.values()), default=0)
+    out.append(f"Figures are medians over {rounds} round(s), the order of servers alternating between rounds; ")
+    out.append("the range in brackets is min–max. Ratio: how many times better Waxwing is than that server.")
+    out.append("")
+    params = {}
+    for r in rows:
+        v = variant(r)
+        if v == "login":
+            params[v] = f"{r['sessions']} logins at concurrency {r['concurrency']}, {r['mechanism']} over {r['tls']}"
+        elif v == "idle":
+            params[v] = f"{r['sessions']} sessions held; RSS of the server process tree before and after"
+        elif v == "messages-window":
+            params[v] = f"{r['pairs']} sender→receiver pairs, window {r.get('window')} per pair, {r['duration_s']} s"
+        elif v == "messages-rate":
+            params[v] = f"{r['pairs']} pairs at a total of {r.get('rate')} msgs/s, {r['duration_s']} s"
+
+    for v, title, get, unit, higher in METRICS:
+        out.append(f"## {title} ({unit})")
+        if v in params:
+            out.append("")
+            out.append(params[v])
+        out.append("")
+        out.append("| server | median | range | ratio (Waxwing vs this) |")
+        out.append("|---|---|---|---|")
+        medians = {}
+        for s in SERVERS:
+            vals = []
+            for r in by.get((v, s), []):
+                try:
+                    vals.append(float(get(r)))
+                except (KeyError, TypeError):
+                    pass
+            medians[s] = statistics.median(vals) if vals else None
+            rng = f"{fmt(min(vals))}–{fmt(max(vals))}" if vals else "–"
+            medians[s + ".range"] = rng
+        w = medians.get("waxwing")
+        for s in SERVERS:
+            m = medians[s]
+            ratio = "–"
+            if s != "waxwing" and m and w:
+                ratio = f"{(w / m) if higher else (m / w):.1f}×"
+            out.append(f"| {s} | {fmt(m)} | {medians[s + '.range']} | {ratio} |")
+        out.append("")
+
+    out.append("## Correctness in every run")
+    out.append("")
+    out.append("| server | scenario | lost | duplicated | failures |")
+    out.append("|---|---|---|---|---|")
+    for (v, s), rs in sorted(by.items(), key=lambda kv: (SERVERS.index(kv[0][1]) if kv[0][1] in SERVERS else 9, kv[0][0])):
+        lost = sum(r.get("lost", 0) for r in rs)
+        dup = sum(r.get("duplicated", 0) for r in rs)
+        fails = defaultdict(int)
+        for r in rs:
+            for k, n in (r.get("failures") or {}).items():
+                fails[k] += n
+        ftxt = ", ".join(f"{k}: {n}" for k, n in sorted(fails.items())) or "0"
+        out.append(f"| {s} | {v} | {lost} | {dup} | {ftxt} |")
+    out.append("")
+    print("\n".join(out))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1] if len(sys.argv) > 1 else "/tmp/waxwing-compare/results.jsonl")
