@@ -14,9 +14,12 @@ use waxwing_proto::StreamError;
 use waxwing_xml::Element;
 
 /// What a session's task is asked to write.
+///
+/// Boxed: the queue allocates its slots in blocks of 32, so the slot size is
+/// paid per session even when the queue is empty.
 #[derive(Debug)]
 pub enum Outbound {
-    Stanza(Element),
+    Stanza(Box<Element>),
 }
 
 /// Why sending to a session failed.
@@ -81,7 +84,7 @@ impl SessionHandle {
     /// slow client. A full queue is a policy decision (DESIGN.md,
     /// Concurrency): the slow session is closed rather than grown unbounded.
     pub fn send(&self, stanza: Element) -> Result<(), SendError> {
-        match self.queue.try_send(Outbound::Stanza(stanza)) {
+        match self.queue.try_send(Outbound::Stanza(Box::new(stanza))) {
             Ok(()) => Ok(()),
             Err(mpsc::error::TrySendError::Closed(_)) => Err(SendError::Closed),
             Err(mpsc::error::TrySendError::Full(_)) => {

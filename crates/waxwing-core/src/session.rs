@@ -21,37 +21,71 @@ use crate::server::Server;
 /// and syscalls, few enough to keep reading the client in between.
 const WRITE_BATCH: usize = 64;
 
+/// Quiet time after which a session gives its parser scratch space back.
+/// Most sessions are idle most of the time; this keeps them small without
+/// freeing and reallocating buffers between the reads of a busy one.
+const BUFFER_RELEASE_DELAY: Duration = Duration::from_secs(1);
+
 /// Runs a client session to its end.
-pub async fn run(server: Arc<Server>, auth: Authenticated) {
+pub async fn run(server: Arc<Server>, auth: Box<Authenticated>) {
     server.live_sessions.fetch_add(1, Ordering::SeqCst);
     let _live = LiveGuard(&server);
-    let Authenticated { mut stream, jid, .. } = auth;
-    let domain = jid.domain().to_string();
+    // Each phase is boxed, and each phase's locals go out of scope before the
+    // next one is awaited, so that an idle session's future holds only the
+    // serving loop, not the union of every phase's state (an idle session's
+    // memory is a feature: see bench/RESULTS.md).
+    let serving = {
+        let Authenticated { stream, jid, .. } = *auth;
+        let domain = jid.domain().to_string();
+        let Some((stream, bound)) = Box::pin(binding_phase(&server, stream, &jid, &domain)).await else { return };
+        let Bound { full, handle, queue, kill } = bound;
+        tracing::info!(jid = %full, peer = %stream.peer(), "session bound");
+        let session = Box::new(Session { server: &server, full, stream, queue, kill, ping_outstanding: None });
+        Box::pin(serve(session, handle, domain))
+    };
+    serving.await
+}
+
+/// The bound session's life: serve, unbind, close.
+async fn serve(mut session: Box<Session<'_>>, handle: SessionHandle, domain: String) {
+    let ending = session.serve().await;
+    session.server.sessions.unbind(&session.full, handle.id());
+    let Session { stream, full, .. } = *session;
+    Box::pin(finish(stream, ending, &full, &domain)).await;
+}
+
+/// Binds a resource, or closes the stream as the failure requires.
+async fn binding_phase(
+    server: &Server,
+    mut stream: XmppStream,
+    jid: &Jid,
+    domain: &str,
+) -> Option<(XmppStream, Bound)> {
     let mut shutdown = server.shutdown_signal();
-    let binding = tokio::time::timeout(server.settings.bind_timeout, bind(&server, &mut stream, &jid));
-    let bound = match tokio::select! {
+    let binding = tokio::time::timeout(server.settings.bind_timeout, bind(server, &mut stream, jid));
+    let error = match tokio::select! {
         bound = binding => bound,
         _ = shutdown.wait_for(|down| *down) => Ok(Err(Ending::Error(StreamError::new(StreamErrorCondition::SystemShutdown)))),
     } {
-        Ok(Ok(bound)) => bound,
-        Ok(Err(Ending::Error(error))) => return stream.fail(&error, ns::CLIENT, &domain).await,
-        Ok(Err(Ending::ClientClosed)) => return stream.close(false).await,
-        Ok(Err(Ending::Lost)) => return,
-        Err(_) => {
-            let error = StreamError::with_text(StreamErrorCondition::ConnectionTimeout, "no resource bound in time");
-            return stream.fail(&error, ns::CLIENT, &domain).await;
+        Ok(Ok(bound)) => return Some((stream, bound)),
+        Ok(Err(Ending::Error(error))) => error,
+        Ok(Err(Ending::ClientClosed)) => {
+            stream.close(false).await;
+            return None;
         }
+        Ok(Err(Ending::Lost)) => return None,
+        Err(_) => StreamError::with_text(StreamErrorCondition::ConnectionTimeout, "no resource bound in time"),
     };
-    let Bound { full, handle, queue, kill } = bound;
-    tracing::info!(jid = %full, peer = %stream.peer(), "session bound");
-    let mut session = Session { server: &server, full: full.clone(), stream, queue, kill, ping_outstanding: None };
-    let ending = session.serve().await;
-    server.sessions.unbind(&full, handle.id());
-    let Session { stream, .. } = session;
+    stream.fail(&error, ns::CLIENT, domain).await;
+    None
+}
+
+/// Ends a bound session's stream the way it ended.
+async fn finish(stream: XmppStream, ending: Ending, full: &Jid, domain: &str) {
     match ending {
         Ending::Error(error) => {
             tracing::info!(jid = %full, error = %error, "session closed with a stream error");
-            stream.fail(&error, ns::CLIENT, &domain).await
+            stream.fail(&error, ns::CLIENT, domain).await
         }
         Ending::ClientClosed => {
             tracing::info!(jid = %full, "session closed by the client");
@@ -169,17 +203,22 @@ impl Session<'_> {
     async fn serve(&mut self) -> Ending {
         let settings = &self.server.settings;
         loop {
-            let deadline = match self.ping_outstanding {
+            let mut deadline = match self.ping_outstanding {
                 Some(sent) => sent + settings.ping_timeout,
                 None => self.stream.last_read() + settings.idle_timeout,
             };
+            if self.stream.holds_buffers() {
+                deadline = deadline.min(self.stream.last_read() + BUFFER_RELEASE_DELAY);
+            }
             tokio::select! {
                 reason = self.kill.killed() => return Ending::Error(reason),
                 event = self.stream.next_event() => {
                     self.ping_outstanding = None;
                     match event {
                         Ok(StreamEvent::Stanza(el)) => {
-                            if let Err(ending) = self.handle_client_stanza(el).await {
+                            // Boxed: routing state (a kilobyte) would otherwise be
+                            // part of every idle session's future.
+                            if let Err(ending) = Box::pin(self.handle_client_stanza(el)).await {
                                 return ending;
                             }
                         }
@@ -191,12 +230,12 @@ impl Session<'_> {
                     }
                 }
                 Some(out) = self.queue.recv() => {
-                    if self.write_batch(out).await.is_err() {
+                    if Box::pin(self.write_batch(out)).await.is_err() {
                         return Ending::Lost;
                     }
                 }
                 _ = tokio::time::sleep_until(deadline) => {
-                    if let Err(ending) = self.keepalive().await {
+                    if let Err(ending) = Box::pin(self.keepalive()).await {
                         return ending;
                     }
                 }
@@ -218,13 +257,17 @@ impl Session<'_> {
         self.stream.send(&buf).await
     }
 
-    /// The client has been silent for `idle_timeout`: ping it once (whitespace
+    /// A timer fired: release idle buffers, or, if the client has been silent
+    /// for `idle_timeout`, ping it once (whitespace
     /// alone would not prove the client is alive, only that TCP accepts bytes);
     /// if it stays silent for `ping_timeout` too, it is dead.
     async fn keepalive(&mut self) -> Result<(), Ending> {
         // Whitespace does not wake the loop (it is not an event), so the timer
         // may fire although bytes arrived since it was armed: check first.
         let last_read = self.stream.last_read();
+        if self.stream.holds_buffers() && last_read + BUFFER_RELEASE_DELAY <= Instant::now() {
+            self.stream.release_idle_buffers();
+        }
         if let Some(sent) = self.ping_outstanding {
             if last_read > sent {
                 self.ping_outstanding = None;

@@ -6,7 +6,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
+
+use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsAcceptor;
 use waxwing_proto::{StreamError, StreamErrorCondition, stream_close, stream_header};
@@ -41,13 +44,13 @@ impl ReadError {
     }
 }
 
-/// Read buffer size. Small on purpose: idle connections hold one each.
+/// Bytes read per system call (and per TLS plaintext copy). The buffer
+/// lives on the stack only while reading, so idle connections hold none.
 const READ_CHUNK: usize = 4096;
 
 pub struct XmppStream {
     io: Transport,
     reader: StreamReader,
-    read_buf: Box<[u8]>,
     peer: SocketAddr,
     /// Whether our stream header went out on the current stream: an error
     /// must still be preceded by one (RFC 6120 §4.9.1.2).
@@ -55,6 +58,7 @@ pub struct XmppStream {
     channel_binding: ChannelBindingData,
     /// When bytes last arrived: whitespace keepalives count as life too.
     last_read: tokio::time::Instant,
+    buffers_held: bool,
 }
 
 impl XmppStream {
@@ -62,11 +66,11 @@ impl XmppStream {
         XmppStream {
             io,
             reader: StreamReader::new(limits),
-            read_buf: vec![0u8; READ_CHUNK].into_boxed_slice(),
             peer,
             header_sent: false,
             channel_binding: ChannelBindingData::default(),
             last_read: tokio::time::Instant::now(),
+            buffers_held: false,
         }
     }
 
@@ -126,17 +130,57 @@ impl XmppStream {
 
     /// The next stream event. Cancel-safe: bytes already read stay buffered in
     /// the parser, so it can sit in a `select!` next to an outbound queue.
+    ///
+    /// It waits for the socket to become readable before it needs a buffer,
+    /// and reads into one on the stack: an idle connection holds no read
+    /// buffer (and, after [`release_idle_buffers`](Self::release_idle_buffers),
+    /// no parser scratch space either).
     pub async fn next_event(&mut self) -> Result<StreamEvent, ReadError> {
         loop {
             if let Some(event) = self.reader.next_event()? {
                 return Ok(event);
             }
-            let n = self.io.read(&mut self.read_buf).await?;
-            if n == 0 {
-                return Err(ReadError::Eof);
+            match self.read_available()? {
+                Some(0) => return Err(ReadError::Eof),
+                Some(_) => continue,
+                None => self.io.readable().await?,
             }
-            self.last_read = tokio::time::Instant::now();
-            self.reader.feed(&self.read_buf[..n]);
+        }
+    }
+
+    /// Frees the parser's scratch space. For the session layer to call once
+    /// the connection has been quiet for a while: doing it before every wait
+    /// would free and reallocate kilobytes per read under load.
+    pub fn release_idle_buffers(&mut self) {
+        self.reader.release_temporaries();
+        self.buffers_held = false;
+    }
+
+    /// Whether the parser may be holding scratch space (bytes were read since
+    /// the last [`release_idle_buffers`](Self::release_idle_buffers)).
+    pub fn holds_buffers(&self) -> bool {
+        self.buffers_held
+    }
+
+    /// Reads what is available now without waiting; `None` if nothing is.
+    fn read_available(&mut self) -> Result<Option<usize>, ReadError> {
+        let mut buf = [0u8; READ_CHUNK];
+        let mut read_buf = ReadBuf::new(&mut buf);
+        // A no-op waker: if this would block, the caller waits on the
+        // socket's readiness with its own waker instead.
+        let mut cx = Context::from_waker(Waker::noop());
+        match Pin::new(&mut self.io).poll_read(&mut cx, &mut read_buf) {
+            Poll::Ready(Ok(())) => {
+                let n = read_buf.filled().len();
+                if n > 0 {
+                    self.last_read = tokio::time::Instant::now();
+                    self.buffers_held = true;
+                    self.reader.feed(read_buf.filled());
+                }
+                Ok(Some(n))
+            }
+            Poll::Ready(Err(e)) => Err(e.into()),
+            Poll::Pending => Ok(None),
         }
     }
 

@@ -18,6 +18,14 @@ impl Transport {
         matches!(self, Transport::Tls(_))
     }
 
+    /// Waits until the TCP socket has bytes (or an error) to read.
+    pub async fn readable(&self) -> io::Result<()> {
+        match self {
+            Transport::Plain(s) => s.readable().await,
+            Transport::Tls(s) => s.get_ref().0.readable().await,
+        }
+    }
+
     pub fn tls_connection(&self) -> Option<&rustls::ServerConnection> {
         match self {
             Transport::Tls(tls) => Some(tls.get_ref().1),

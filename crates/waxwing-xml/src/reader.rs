@@ -127,6 +127,21 @@ impl StreamReader {
         &self.limits
     }
 
+    /// Frees the parser's scratch buffers while the stream is idle.
+    ///
+    /// rxml reserves `max_token_length` bytes for its token scratchpad on
+    /// the first byte it lexes and keeps them; across thousands of idle
+    /// connections that is most of a session's memory. Call this when all
+    /// fed bytes have been consumed and the caller is about to wait for the
+    /// network: the next read reserves the scratchpad again.
+    pub fn release_temporaries(&mut self) {
+        self.parser.release_temporaries();
+        if self.pos == self.buf.len() {
+            self.buf = Vec::new();
+            self.pos = 0;
+        }
+    }
+
     fn advance(&mut self) -> Result<Option<StreamEvent>, XmlError> {
         loop {
             if self.builder.is_closed() {

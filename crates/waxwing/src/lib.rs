@@ -150,26 +150,41 @@ async fn accept_loop(listener: TcpListener, direct_tls: bool, ctx: C2sContext<Se
                 continue;
             }
         };
-        let ctx = ctx.clone();
-        let limits = limits.clone();
-        tokio::spawn(async move {
-            let _ = listener::configure(&tcp);
-            let stream = if direct_tls {
-                let handshake = XmppStream::accept_tls(tcp, peer, limits, ctx.tls_config.clone(), &ctx.certs);
-                match tokio::time::timeout(ctx.settings.negotiation_timeout, handshake).await {
-                    Ok(Ok(stream)) => stream,
-                    Ok(Err(e)) => return tracing::debug!(%peer, error = %e, "TLS handshake failed"),
-                    Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
-                }
-            } else {
-                XmppStream::new(Transport::Plain(tcp), peer, limits)
-            };
-            match negotiate(stream, &ctx).await {
-                Ok(authenticated) => waxwing_core::session::run(ctx.host.clone(), authenticated).await,
-                Err(e) => tracing::debug!(%peer, error = %e, "negotiation ended"),
-            }
-        });
+        tokio::spawn(connection(tcp, peer, direct_tls, ctx.clone(), limits.clone()));
     }
+}
+
+/// One client connection from accept to close.
+///
+/// Every phase is a separate heap allocation and each local's scope ends
+/// before the next phase starts, so that the task of an established session
+/// holds the session and nothing left over from negotiation.
+async fn connection(
+    tcp: tokio::net::TcpStream,
+    peer: SocketAddr,
+    direct_tls: bool,
+    ctx: C2sContext<Server>,
+    limits: waxwing_xml::Limits,
+) {
+    let _ = listener::configure(&tcp);
+    let session = {
+        let stream = if direct_tls {
+            let handshake = Box::pin(XmppStream::accept_tls(tcp, peer, limits, ctx.tls_config.clone(), &ctx.certs));
+            match tokio::time::timeout(ctx.settings.negotiation_timeout, handshake).await {
+                Ok(Ok(stream)) => stream,
+                Ok(Err(e)) => return tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
+            }
+        } else {
+            XmppStream::new(Transport::Plain(tcp), peer, limits)
+        };
+        match Box::pin(negotiate(stream, &ctx)).await {
+            Ok(authenticated) => Box::pin(waxwing_core::session::run(ctx.host.clone(), Box::new(authenticated))),
+            Err(e) => return tracing::debug!(%peer, error = %e, "negotiation ended"),
+        }
+    };
+    drop(ctx);
+    session.await
 }
 
 impl Running {
