@@ -93,16 +93,24 @@ ejabberdctl_() {
 }
 
 SERVER_PID=""
+SERVER_NAME=""
+port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; }
+
 start_server() {
     local name=$1
+    # A server left over from an interrupted run would silently be measured instead.
+    if port_in_use; then echo "port $PORT is already in use; stop whatever listens there" >&2; return 1; fi
+    SERVER_NAME=$name
     case $name in
         waxwing) taskset -c "$SERVER_CPU" "$WAXWING" --config "$WORK/waxwing/waxwing.toml" serve 2>"$WORK/waxwing/server.log" & ;;
         prosody) taskset -c "$SERVER_CPU" prosody --config "$WORK/prosody/prosody.cfg.lua" -F >"$WORK/prosody/out.log" 2>&1 & ;;
-        ejabberd) taskset -c "$SERVER_CPU" ejabberdctl_ foreground >"$WORK/ejabberd/out.log" 2>&1 & ;;
+        ejabberd) taskset -c "$SERVER_CPU" ejabberdctl --config "$WORK/ejabberd/ejabberd.yml" \
+                      --ctl-config "$WORK/ejabberd/ejabberdctl.cfg" --spool "$WORK/ejabberd/spool" \
+                      --logs "$WORK/ejabberd/logs" --node wxbench@localhost foreground >"$WORK/ejabberd/out.log" 2>&1 & ;;
     esac
     SERVER_PID=$!
     for _ in $(seq 1 120); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then sleep 1; return 0; fi
+        if port_in_use; then sleep 1; return 0; fi
         kill -0 "$SERVER_PID" 2>/dev/null || { echo "$name exited at start" >&2; return 1; }
         sleep 0.5
     done
@@ -112,18 +120,30 @@ start_server() {
 
 stop_server() {
     local name=$1
-    if [ "$name" = ejabberd ]; then ejabberdctl_ stop >/dev/null 2>&1 || true; fi
+    if [ "$name" = ejabberd ]; then
+        # The Erlang node outlives its launcher script: stop it and wait until it is gone.
+        ejabberdctl_ stop >/dev/null 2>&1 || true
+        timeout 60 ejabberdctl_ stopped >/dev/null 2>&1 || true
+    fi
     kill "$SERVER_PID" 2>/dev/null || true
     for _ in $(seq 1 60); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.5; done
     kill -9 "$SERVER_PID" 2>/dev/null || true
     wait "$SERVER_PID" 2>/dev/null || true
+    SERVER_PID=""
     # The port must be free before the next server starts.
-    for _ in $(seq 1 60); do (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null || return 0; sleep 0.5; done
+    for _ in $(seq 1 60); do port_in_use || return 0; sleep 0.5; done
 }
 
+# Never leave a server behind, whatever happens.
+cleanup() { if [ -n "$SERVER_PID" ]; then stop_server "$SERVER_NAME"; fi; }
+trap cleanup EXIT
+
+# SCRAM-SHA-1 because it is the one SCRAM all three offer (Prosody 0.12's
+# internal_hashed store keeps SHA-1 keys only).
+MECHANISM="${MECHANISM:-SCRAM-SHA-1}"
 bench() {
     taskset -c "$BENCH_CPU" "$BENCH" "$@" --host 127.0.0.1 --port "$PORT" --domain localhost \
-        --password "$PASSWORD" --insecure
+        --password "$PASSWORD" --insecure --mechanism "$MECHANISM"
 }
 
 register_users() {
@@ -146,10 +166,12 @@ run_round() {
     log "round $round: $name"
     start_server "$name"
     local tag="--label $name"
-    bench login --users "$LOGIN_USERS" --concurrency "$LOGIN_CONCURRENCY" $tag | tee -a "$RESULTS"
-    bench idle --users "$IDLE_USERS" --concurrency "$LOGIN_CONCURRENCY" --pid "$SERVER_PID" $tag | tee -a "$RESULTS"
-    bench messages --pairs "$PAIRS" --window "$WINDOW" --duration "$DURATION" $tag | tee -a "$RESULTS"
-    bench messages --pairs "$PAIRS" --rate "$RATE" --duration "$DURATION" $tag | tee -a "$RESULTS"
+    # Idle first: memory per session is only meaningful on a fresh process
+    # (a heap that already grew for other scenarios absorbs new sessions).
+    bench idle --users "$IDLE_USERS" --concurrency "$LOGIN_CONCURRENCY" --pid "$SERVER_PID" $tag | tee -a "$RESULTS" || echo "$name: scenario failed" >&2
+    bench login --users "$LOGIN_USERS" --concurrency "$LOGIN_CONCURRENCY" $tag | tee -a "$RESULTS" || echo "$name: scenario failed" >&2
+    bench messages --pairs "$PAIRS" --window "$WINDOW" --duration "$DURATION" $tag | tee -a "$RESULTS" || echo "$name: scenario failed" >&2
+    bench messages --pairs "$PAIRS" --rate "$RATE" --duration "$DURATION" $tag | tee -a "$RESULTS" || echo "$name: scenario failed" >&2
     stop_server "$name"
 }
 
