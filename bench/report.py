@@ -110,6 +110,12 @@ def main(path):
         ftxt = ", ".join(f"{k}: {n}" for k, n in sorted(fails.items())) or "0"
         out.append(f"| {s} | {v} | {lost} | {dup} | {ftxt} |")
     out.append("")
+    # The hand-written part (optimisations, profiles, the floor) lives beside
+    # this script so a new run refreshes the tables without losing it.
+    import os
+    notes = os.path.join(os.path.dirname(os.path.abspath(__file__)), "analysis.md")
+    if os.path.exists(notes):
+        out.append(open(notes).read())
     print("\n".join(out))
 
 
