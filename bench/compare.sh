@@ -29,6 +29,9 @@ PASSWORD="bench-password"
 SERVER_CPU="${SERVER_CPU:-0}"
 BENCH_CPU="${BENCH_CPU:-1}"
 
+# Every server (and the load generator) needs a file descriptor per session.
+ulimit -n "$(ulimit -Hn)"
+
 USERS=$(( IDLE_USERS > LOGIN_USERS ? IDLE_USERS : LOGIN_USERS ))
 USERS=$(( USERS > 2 * PAIRS ? USERS : 2 * PAIRS ))
 RESULTS="$WORK/results.jsonl"
@@ -87,8 +90,11 @@ TOML
     chown -R ejabberd "$WORK/ejabberd"
 }
 
+# As the ejabberd user directly: ejabberdctl run by root goes through `su`,
+# whose PAM limits drop the open-files limit back to 1024, and ejabberd would
+# refuse connections past about a thousand.
 ejabberdctl_() {
-    ejabberdctl --config "$WORK/ejabberd/ejabberd.yml" --ctl-config "$WORK/ejabberd/ejabberdctl.cfg" \
+    setpriv --reuid ejabberd --regid ejabberd --init-groups env HOME="$WORK/ejabberd" ejabberdctl --config "$WORK/ejabberd/ejabberd.yml" --ctl-config "$WORK/ejabberd/ejabberdctl.cfg" \
         --spool "$WORK/ejabberd/spool" --logs "$WORK/ejabberd/logs" --node wxbench@localhost "$@"
 }
 
@@ -104,7 +110,8 @@ start_server() {
     case $name in
         waxwing) taskset -c "$SERVER_CPU" "$WAXWING" --config "$WORK/waxwing/waxwing.toml" serve 2>"$WORK/waxwing/server.log" & ;;
         prosody) taskset -c "$SERVER_CPU" prosody --config "$WORK/prosody/prosody.cfg.lua" -F >"$WORK/prosody/out.log" 2>&1 & ;;
-        ejabberd) taskset -c "$SERVER_CPU" ejabberdctl --config "$WORK/ejabberd/ejabberd.yml" \
+        ejabberd) taskset -c "$SERVER_CPU" setpriv --reuid ejabberd --regid ejabberd --init-groups \
+                      env HOME="$WORK/ejabberd" ejabberdctl --config "$WORK/ejabberd/ejabberd.yml" \
                       --ctl-config "$WORK/ejabberd/ejabberdctl.cfg" --spool "$WORK/ejabberd/spool" \
                       --logs "$WORK/ejabberd/logs" --node wxbench@localhost foreground >"$WORK/ejabberd/out.log" 2>&1 & ;;
     esac
