@@ -130,7 +130,8 @@ stop_server() {
     if [ "$name" = ejabberd ]; then
         # The Erlang node outlives its launcher script: stop it and wait until it is gone.
         ejabberdctl_ stop >/dev/null 2>&1 || true
-        timeout 60 ejabberdctl_ stopped >/dev/null 2>&1 || true
+        for _ in $(seq 1 120); do pgrep -f 'beam.smp.*wxbench@localhost' >/dev/null || break; sleep 0.5; done
+        pkill -9 -f 'beam.smp.*wxbench@localhost' 2>/dev/null || true
     fi
     kill "$SERVER_PID" 2>/dev/null || true
     for _ in $(seq 1 60); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.5; done
