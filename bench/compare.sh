@@ -195,4 +195,5 @@ for round in $(seq 1 "$ROUNDS"); do
 done
 log "writing bench/RESULTS.md"
 python3 "$ROOT/bench/report.py" "$RESULTS" > "$ROOT/bench/RESULTS.md"
+cp "$RESULTS" "$ROOT/bench/results.jsonl"   # the raw figures behind the tables
 cat "$ROOT/bench/RESULTS.md"
