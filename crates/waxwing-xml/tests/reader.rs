@@ -239,3 +239,27 @@ fn text_between_stanzas_is_refused_at_once() {
     assert!(matches!(reader.next_event(), Ok(Some(StreamEvent::Stanza(_)))));
     assert_eq!(reader.next_event().unwrap_err().condition(), "bad-format");
 }
+
+#[test]
+fn releasing_scratch_space_between_stanzas_keeps_the_stream_state() {
+    // The session layer frees the parser's scratch space while a connection is
+    // quiet; the stream (namespaces, depth, the next stanza) must not notice.
+    let mut reader = StreamReader::new(Limits::default());
+    reader.feed(format!("{HEADER}<message><body>one</body></message>").as_bytes());
+    assert!(matches!(reader.next_event(), Ok(Some(StreamEvent::Open(_)))));
+    assert!(matches!(reader.next_event(), Ok(Some(StreamEvent::Stanza(_)))));
+    assert!(matches!(reader.next_event(), Ok(None)));
+    reader.release_temporaries();
+    // Split mid-stanza across another release, too.
+    reader.feed(b"<message><bo");
+    assert!(matches!(reader.next_event(), Ok(None)));
+    reader.release_temporaries();
+    reader.feed(b"dy>two</body></message>");
+    match reader.next_event() {
+        Ok(Some(StreamEvent::Stanza(el))) => {
+            assert_eq!(el.ns, "jabber:client");
+            assert_eq!(el.get_child("body", "jabber:client").unwrap().text(), "two");
+        }
+        other => panic!("expected the second stanza, got {other:?}"),
+    }
+}
