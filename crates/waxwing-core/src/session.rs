@@ -201,14 +201,16 @@ struct Session<'a> {
 
 impl Session<'_> {
     async fn serve(&mut self) -> Ending {
-        let settings = &self.server.settings;
+        // One timer for the session's life, moved only when it must fire
+        // earlier (or after it fired): re-arming it on every stanza would put
+        // a timer-wheel update on the hot path. When it fires early, the
+        // handler re-checks what is actually due.
+        let timer = tokio::time::sleep_until(self.next_deadline());
+        tokio::pin!(timer);
         loop {
-            let mut deadline = match self.ping_outstanding {
-                Some(sent) => sent + settings.ping_timeout,
-                None => self.stream.last_read() + settings.idle_timeout,
-            };
-            if self.stream.holds_buffers() {
-                deadline = deadline.min(self.stream.last_read() + BUFFER_RELEASE_DELAY);
+            let wanted = self.next_deadline();
+            if wanted < timer.deadline() {
+                timer.as_mut().reset(wanted);
             }
             tokio::select! {
                 reason = self.kill.killed() => return Ending::Error(reason),
@@ -234,13 +236,27 @@ impl Session<'_> {
                         return Ending::Lost;
                     }
                 }
-                _ = tokio::time::sleep_until(deadline) => {
+                _ = &mut timer => {
                     if let Err(ending) = Box::pin(self.keepalive()).await {
                         return ending;
                     }
+                    let next = self.next_deadline();
+                    timer.as_mut().reset(next);
                 }
             }
         }
+    }
+
+    /// When the session next needs attention: giving back idle buffers, the
+    /// keepalive ping, or the end of the wait for its answer.
+    fn next_deadline(&self) -> Instant {
+        let settings = &self.server.settings;
+        let last_read = self.stream.last_read();
+        let deadline = match self.ping_outstanding {
+            Some(sent) => sent + settings.ping_timeout,
+            None => last_read + settings.idle_timeout,
+        };
+        if self.stream.holds_buffers() { deadline.min(last_read + BUFFER_RELEASE_DELAY) } else { deadline }
     }
 
     /// Writes `first` and whatever else is already queued, then flushes once.
@@ -271,6 +287,9 @@ impl Session<'_> {
         if let Some(sent) = self.ping_outstanding {
             if last_read > sent {
                 self.ping_outstanding = None;
+                return Ok(());
+            }
+            if Instant::now() < sent + self.server.settings.ping_timeout {
                 return Ok(());
             }
             return Err(Ending::Error(StreamError::with_text(
@@ -313,7 +332,7 @@ impl Session<'_> {
                 )));
             }
         }
-        el.set_attr("from", self.full.to_string());
+        el.set_attr("from", self.full.as_str());
         self.server.route_from_client(&self.full, el).await;
         Ok(())
     }
