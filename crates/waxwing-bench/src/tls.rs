@@ -46,17 +46,18 @@ impl Trust {
 /// `xmpp-client` (XEP-0368).
 pub fn client_config(trust: &Trust, mode: TlsMode) -> Result<Arc<ClientConfig>, String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let verifier: Arc<dyn ServerCertVerifier> = match trust {
-        Trust::Anyone => Arc::new(AcceptAny { algorithms: provider.signature_verification_algorithms }),
+    let pinned = match trust {
+        Trust::Anyone => None,
         Trust::Certificates(certs) => {
             let mut roots = RootCertStore::empty();
             roots.add_parsable_certificates(certs.iter().cloned());
             // A file holding only certificates unusable as roots still works
             // for pinning; then chains are simply never trusted.
             let chain = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone()).build().ok();
-            Arc::new(Pinned { pinned: certs.clone(), chain, algorithms: provider.signature_verification_algorithms })
+            Some(Pinned { certs: certs.clone(), chain })
         }
     };
+    let verifier = Arc::new(Verifier { pinned, algorithms: provider.signature_verification_algorithms });
     let mut config = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| format!("TLS configuration: {e}"))?
@@ -74,57 +75,23 @@ pub fn server_name(domain: &str) -> Result<ServerName<'static>, String> {
     ServerName::try_from(domain.to_owned()).map_err(|_| format!("--domain {domain:?} is not a valid TLS server name"))
 }
 
-/// `--insecure`: every certificate is accepted, but handshake signatures
-/// are still checked so the TLS session itself is sound.
+/// Checks the server's certificate as `Trust` says, and always the
+/// handshake signatures, so the TLS session itself is sound.
 #[derive(Debug)]
-struct AcceptAny {
+struct Verifier {
+    /// `None` (`--insecure`): every certificate is accepted.
+    pinned: Option<Pinned>,
     algorithms: WebPkiSupportedAlgorithms,
-}
-
-impl ServerCertVerifier for AcceptAny {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.algorithms.supported_schemes()
-    }
 }
 
 /// `--cafile`: pinned certificates, else a chain to one of them.
 #[derive(Debug)]
 struct Pinned {
-    pinned: Vec<CertificateDer<'static>>,
+    certs: Vec<CertificateDer<'static>>,
     chain: Option<Arc<WebPkiServerVerifier>>,
-    algorithms: WebPkiSupportedAlgorithms,
 }
 
-impl ServerCertVerifier for Pinned {
+impl ServerCertVerifier for Verifier {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -133,10 +100,11 @@ impl ServerCertVerifier for Pinned {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        if self.pinned.iter().any(|c| c.as_ref() == end_entity.as_ref()) {
+        let Some(pinned) = &self.pinned else { return Ok(ServerCertVerified::assertion()) };
+        if pinned.certs.iter().any(|c| c.as_ref() == end_entity.as_ref()) {
             return Ok(ServerCertVerified::assertion());
         }
-        match &self.chain {
+        match &pinned.chain {
             Some(chain) => chain.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now),
             None => Err(rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer)),
         }

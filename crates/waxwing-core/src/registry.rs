@@ -32,6 +32,14 @@ pub enum SendError {
     Full,
 }
 
+/// A stanza that could not be queued, handed back so the caller can bounce
+/// it without having cloned it beforehand.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Undelivered {
+    pub reason: SendError,
+    pub stanza: Element,
+}
+
 /// Ends a session from outside its task, with a stream error.
 #[derive(Debug, Default)]
 pub struct KillSwitch {
@@ -83,16 +91,18 @@ impl SessionHandle {
     /// Queues a stanza without waiting: the router must never block on one
     /// slow client. A full queue is a policy decision (DESIGN.md,
     /// Concurrency): the slow session is closed rather than grown unbounded.
-    pub fn send(&self, stanza: Element) -> Result<(), SendError> {
+    pub fn send(&self, stanza: Element) -> Result<(), Undelivered> {
         match self.queue.try_send(Outbound::Stanza(Box::new(stanza))) {
             Ok(()) => Ok(()),
-            Err(mpsc::error::TrySendError::Closed(_)) => Err(SendError::Closed),
-            Err(mpsc::error::TrySendError::Full(_)) => {
+            Err(mpsc::error::TrySendError::Closed(Outbound::Stanza(stanza))) => {
+                Err(Undelivered { reason: SendError::Closed, stanza: *stanza })
+            }
+            Err(mpsc::error::TrySendError::Full(Outbound::Stanza(stanza))) => {
                 self.kill(StreamError::with_text(
                     waxwing_proto::StreamErrorCondition::PolicyViolation,
                     "outbound queue full: the client is not reading",
                 ));
-                Err(SendError::Full)
+                Err(Undelivered { reason: SendError::Full, stanza: *stanza })
             }
         }
     }
@@ -211,7 +221,7 @@ mod tests {
         let (h, _rx, kill) = SessionHandle::new(1);
         let el = Element::new("message", "jabber:client");
         assert_eq!(h.send(el.clone()), Ok(()));
-        assert_eq!(h.send(el), Err(SendError::Full));
+        assert_eq!(h.send(el).map_err(|u| u.reason), Err(SendError::Full));
         assert!(kill.reason.get().is_some());
     }
 }

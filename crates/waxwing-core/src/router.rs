@@ -10,7 +10,7 @@ use waxwing_proto::{StanzaError, StanzaErrorCondition, StanzaKind, StanzaView, n
 use waxwing_xml::Element;
 
 use crate::module::{IqKey, IqRequest};
-use crate::registry::SendError;
+use crate::registry::{SendError, Undelivered};
 use crate::server::Server;
 
 impl Server {
@@ -66,20 +66,23 @@ impl Server {
     }
 
     fn to_full(&self, to: &Jid, stanza: Element) {
-        let handle = self.sessions.get(to);
-        let result = match &handle {
-            Some(handle) => handle.send(stanza.clone()),
-            None => Err(SendError::Closed),
+        let undelivered = match self.sessions.get(to) {
+            Some(handle) => match handle.send(stanza) {
+                Ok(()) => return,
+                Err(undelivered) => undelivered,
+            },
+            None => Undelivered { reason: SendError::Closed, stanza },
         };
-        match result {
-            Ok(()) => {}
-            Err(SendError::Full) => self.bounce(&stanza, StanzaErrorCondition::ResourceConstraint),
+        let stanza = undelivered.stanza;
+        match undelivered.reason {
+            SendError::Full => self.bounce(&stanza, StanzaErrorCondition::ResourceConstraint),
             // RFC 6121 §8.5.3.2: an iq to an unavailable full JID gets service-unavailable;
             // presence is dropped; messages will fall back to the bare JID with the IM issue.
-            Err(SendError::Closed) => match stanza.name.as_str() {
-                "iq" | "message" => self.bounce(&stanza, StanzaErrorCondition::ServiceUnavailable),
-                _ => {}
-            },
+            SendError::Closed => {
+                if matches!(stanza.name.as_str(), "iq" | "message") {
+                    self.bounce(&stanza, StanzaErrorCondition::ServiceUnavailable)
+                }
+            }
         }
     }
 

@@ -6,21 +6,18 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::pin::Pin;
-use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{DigitallySignedStruct, SignatureScheme};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use rustls::pki_types::{CertificateDer, ServerName};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
-use tokio_rustls::client::TlsStream;
 use waxwing::{Config, Running};
+use waxwing_bench::cli::TlsMode;
+use waxwing_bench::client::Io;
+use waxwing_bench::tls::Trust;
 use waxwing_sasl::{HashAlg, ScramClient};
 use waxwing_xml::{Element, Limits, StreamEvent, StreamHeader, StreamReader};
 
@@ -102,46 +99,6 @@ impl TestServer {
         client.open("localhost").await;
         client.bind(Some(resource)).await;
         client
-    }
-}
-
-enum Io {
-    Plain(TcpStream),
-    Tls(Box<TlsStream<TcpStream>>),
-    Gone,
-}
-
-impl AsyncRead for Io {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Io::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            Io::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
-            Io::Gone => Poll::Ready(Err(io::ErrorKind::NotConnected.into())),
-        }
-    }
-}
-
-impl AsyncWrite for Io {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Io::Plain(s) => Pin::new(s).poll_write(cx, buf),
-            Io::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
-            Io::Gone => Poll::Ready(Err(io::ErrorKind::NotConnected.into())),
-        }
-    }
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Io::Plain(s) => Pin::new(s).poll_flush(cx),
-            Io::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
-            Io::Gone => Poll::Ready(Ok(())),
-        }
-    }
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Io::Plain(s) => Pin::new(s).poll_shutdown(cx),
-            Io::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
-            Io::Gone => Poll::Ready(Ok(())),
-        }
     }
 }
 
@@ -310,17 +267,11 @@ impl Client {
 
     async fn tls_handshake(&mut self, cert: CertificateDer<'static>, alpn: bool) {
         let Io::Plain(tcp) = std::mem::replace(&mut self.io, Io::Gone) else { panic!("already TLS") };
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut config = rustls::ClientConfig::builder_with_provider(provider.clone())
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(Pinned { cert: cert.clone(), provider }))
-            .with_no_client_auth();
-        if alpn {
-            config.alpn_protocols = vec![b"xmpp-client".to_vec()];
-        }
-        let tls = TlsConnector::from(Arc::new(config))
+        // The load generator's TLS set-up: the server's certificate pinned,
+        // handshake signatures verified; ALPN `xmpp-client` for direct TLS.
+        let mode = if alpn { TlsMode::Direct } else { TlsMode::Starttls };
+        let config = waxwing_bench::tls::client_config(&Trust::Certificates(vec![cert]), mode).unwrap();
+        let tls = TlsConnector::from(config)
             .connect(ServerName::try_from(self.sni.clone()).unwrap(), tcp)
             .await
             .expect("TLS handshake");
@@ -401,51 +352,4 @@ pub fn failure_condition(failure: &Element) -> String {
 pub fn error_condition(stanza: &Element) -> Option<String> {
     let error = stanza.get_child("error", NS_CLIENT)?;
     error.elements().find(|e| e.ns == NS_STANZA_ERRORS && e.name != "text").map(|e| e.name.clone())
-}
-
-/// Trusts exactly one certificate (the server's self-signed one), and still
-/// verifies the handshake signatures with it.
-#[derive(Debug)]
-struct Pinned {
-    cert: CertificateDer<'static>,
-    provider: Arc<rustls::crypto::CryptoProvider>,
-}
-
-impl ServerCertVerifier for Pinned {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        if end_entity.as_ref() == self.cert.as_ref() {
-            Ok(ServerCertVerified::assertion())
-        } else {
-            Err(rustls::Error::General("unexpected server certificate".into()))
-        }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider.signature_verification_algorithms.supported_schemes()
-    }
 }
