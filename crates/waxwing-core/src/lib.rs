@@ -5,12 +5,19 @@
 //! another domain) and nothing about any XEP; features arrive as modules that
 //! declare what they handle ([`module::Module`]).
 
+pub mod hooks;
 pub mod module;
 pub mod registry;
 pub mod router;
 pub mod server;
 pub mod session;
 
-pub use module::{IqHandler, IqRequest, IqResponse, Module, Registrations};
-pub use registry::{Outbound, SessionHandle, SessionRegistry};
-pub use server::{Server, ServerSettings};
+pub use hooks::{
+    AccountHook, DeliveryFilter, Flow, HookFuture, HookPoint, SessionEvent, SessionHook, StanzaContext, StanzaHook,
+};
+pub use module::{
+    DiscoNode, Identity, IqHandler, IqRequest, IqResponse, Module, NodeInfo, NodeQuery, PreAuthIq, PreAuthIqHandler,
+    Registrations,
+};
+pub use registry::{Outbound, ResourceInfo, SessionHandle, SessionRegistry};
+pub use server::{AccountGuard, Server, ServerSettings};

@@ -4,7 +4,7 @@
 //! on the hot path) from bare JID to that account's bound resources. A
 //! handle is a bounded queue into the session's task plus a kill switch.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use dashmap::DashMap;
@@ -45,6 +45,8 @@ pub struct Undelivered {
 pub struct KillSwitch {
     reason: OnceLock<StreamError>,
     notify: Notify,
+    /// Write what is already queued before the stream error.
+    flush_first: AtomicBool,
 }
 
 impl KillSwitch {
@@ -53,6 +55,21 @@ impl KillSwitch {
         if self.reason.set(reason).is_ok() {
             self.notify.notify_one();
         }
+    }
+
+    /// Like [`KillSwitch::kill`], but the session first writes the stanzas
+    /// already queued (an answer that must reach the client before its
+    /// stream ends, such as the result of an XEP-0077 account removal).
+    pub fn kill_after_queued(&self, reason: StreamError) {
+        if self.reason.get().is_none() {
+            self.flush_first.store(true, Ordering::SeqCst);
+        }
+        self.kill(reason);
+    }
+
+    /// Whether the session should write its queue before closing.
+    pub fn flushes_queue(&self) -> bool {
+        self.flush_first.load(Ordering::SeqCst)
     }
 
     pub async fn killed(&self) -> StreamError {
@@ -110,11 +127,58 @@ impl SessionHandle {
     pub fn kill(&self, reason: StreamError) {
         self.kill.kill(reason);
     }
+
+    /// Ends the session with `reason` once it has written what is queued now.
+    pub fn close_after_queued(&self, reason: StreamError) {
+        self.kill.kill_after_queued(reason);
+    }
 }
 
 struct BoundResource {
     resource: String,
     handle: SessionHandle,
+    /// RFC 6121 §4: the last available presence the resource broadcast, or
+    /// `None` while it is not available (before initial presence, after
+    /// unavailable). Kept here because routing (§8.5) needs it too.
+    presence: Option<Arc<Element>>,
+    priority: i8,
+    /// RFC 6121 §2.1.6: an "interested resource" has requested the roster and
+    /// so receives roster pushes.
+    interested: bool,
+}
+
+/// What the registry knows about one bound resource of an account.
+#[derive(Debug, Clone)]
+pub struct ResourceInfo {
+    pub full: Jid,
+    pub handle: SessionHandle,
+    pub presence: Option<Arc<Element>>,
+    pub priority: i8,
+    pub interested: bool,
+}
+
+impl ResourceInfo {
+    pub fn is_available(&self) -> bool {
+        self.presence.is_some()
+    }
+}
+
+impl BoundResource {
+    fn info(&self, bare: &Jid) -> ResourceInfo {
+        ResourceInfo {
+            full: bare.with_resource(&self.resource).expect("bound resources are valid"),
+            handle: self.handle.clone(),
+            presence: self.presence.clone(),
+            priority: self.priority,
+            interested: self.interested,
+        }
+    }
+}
+
+/// A session that lost its full JID to a new one (see [`SessionRegistry::bind`]).
+pub struct Replaced {
+    pub handle: SessionHandle,
+    pub presence: Option<Arc<Element>>,
 }
 
 #[derive(Default)]
@@ -128,32 +192,75 @@ impl SessionRegistry {
     }
 
     /// Binds `full`. If a session already holds that full JID it is returned,
-    /// unregistered, so the caller can close it with `conflict` (RFC 6120 §7.7.2.2:
-    /// we let the new session win, as most servers do).
-    pub fn bind(&self, full: &Jid, handle: SessionHandle) -> Option<SessionHandle> {
+    /// unregistered, with the presence it was available with, so the caller
+    /// can close it with `conflict` (RFC 6120 §7.7.2.2: we let the new session
+    /// win, as most servers do) and tell its contacts it left.
+    pub fn bind(&self, full: &Jid, handle: SessionHandle) -> Option<Replaced> {
         let resource = full.resource().expect("bind needs a full JID").to_string();
         let mut entry = self.accounts.entry(full.bare()).or_default();
-        if let Some(existing) = entry.iter_mut().find(|b| b.resource == resource) {
-            return Some(std::mem::replace(&mut existing.handle, handle));
+        let fresh = BoundResource { resource, handle, presence: None, priority: 0, interested: false };
+        if let Some(existing) = entry.iter_mut().find(|b| b.resource == fresh.resource) {
+            let old = std::mem::replace(existing, fresh);
+            return Some(Replaced { handle: old.handle, presence: old.presence });
         }
-        entry.push(BoundResource { resource, handle });
+        entry.push(fresh);
         None
     }
 
     /// Removes `full` if it is still bound to the session `id` (a replaced
-    /// session must not unbind its replacement).
-    pub fn unbind(&self, full: &Jid, id: u64) {
-        let Some(resource) = full.resource() else { return };
+    /// session must not unbind its replacement). Returns the presence it was
+    /// last available with.
+    pub fn unbind(&self, full: &Jid, id: u64) -> Option<Arc<Element>> {
+        let resource = full.resource()?;
         let bare = full.bare();
-        let now_empty = match self.accounts.get_mut(&bare) {
+        let (presence, now_empty) = match self.accounts.get_mut(&bare) {
             Some(mut entry) => {
-                entry.retain(|b| !(b.resource == resource && b.handle.id == id));
-                entry.is_empty()
+                let position = entry.iter().position(|b| b.resource == resource && b.handle.id == id);
+                let presence = position.and_then(|i| entry.remove(i).presence);
+                (presence, entry.is_empty())
             }
-            None => false,
+            None => (None, false),
         };
         if now_empty {
             self.accounts.remove_if(&bare, |_, v| v.is_empty());
+        }
+        presence
+    }
+
+    /// Records the resource's presence (`None`: unavailable) and priority.
+    /// Returns whether it was available before, or `None` if not bound.
+    pub fn set_presence(&self, full: &Jid, presence: Option<Element>, priority: i8) -> Option<bool> {
+        self.with_resource(full, |b| {
+            let was = b.presence.is_some();
+            b.presence = presence.map(Arc::new);
+            b.priority = priority;
+            was
+        })
+    }
+
+    /// Marks the resource as interested in roster pushes.
+    pub fn set_interested(&self, full: &Jid) {
+        self.with_resource(full, |b| b.interested = true);
+    }
+
+    fn with_resource<T>(&self, full: &Jid, f: impl FnOnce(&mut BoundResource) -> T) -> Option<T> {
+        let resource = full.resource()?;
+        let mut entry = self.accounts.get_mut(&full.bare())?;
+        entry.iter_mut().find(|b| b.resource == resource).map(f)
+    }
+
+    /// One bound resource's state.
+    pub fn info(&self, full: &Jid) -> Option<ResourceInfo> {
+        let resource = full.resource()?;
+        let entry = self.accounts.get(&full.bare())?;
+        entry.iter().find(|b| b.resource == resource).map(|b| b.info(entry.key()))
+    }
+
+    /// Every bound resource of an account, with its state.
+    pub fn infos(&self, bare: &Jid) -> Vec<ResourceInfo> {
+        match self.accounts.get(bare) {
+            Some(entry) => entry.iter().map(|b| b.info(entry.key())).collect(),
+            None => Vec::new(),
         }
     }
 
@@ -208,7 +315,7 @@ mod tests {
         let (b, _rx_b, _) = SessionHandle::new(4);
         assert!(reg.bind(&jid("u@x/r"), a.clone()).is_none());
         let replaced = reg.bind(&jid("u@x/r"), b.clone()).unwrap();
-        assert_eq!(replaced.id(), a.id());
+        assert_eq!(replaced.handle.id(), a.id());
         reg.unbind(&jid("u@x/r"), a.id());
         assert_eq!(reg.get(&jid("u@x/r")).unwrap().id(), b.id());
         reg.unbind(&jid("u@x/r"), b.id());

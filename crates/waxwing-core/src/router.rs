@@ -9,37 +9,65 @@ use waxwing_jid::Jid;
 use waxwing_proto::{StanzaError, StanzaErrorCondition, StanzaKind, StanzaView, ns, stanza::iq_result};
 use waxwing_xml::Element;
 
+use std::sync::Arc;
+
+use crate::hooks::{Flow, StanzaContext, StanzaHook};
 use crate::module::{IqKey, IqRequest};
-use crate::registry::{SendError, Undelivered};
+use crate::registry::{SendError, SessionHandle, Undelivered};
 use crate::server::Server;
 
 impl Server {
-    /// Routes a stanza from the local session `from` (its `from` is already stamped).
+    /// Routes a stanza from the local session `from` (its `from` is already
+    /// stamped): the [`HookPoint::FromClient`] hooks first, then [`Server::route`].
     pub async fn route_from_client(&self, from: &Jid, stanza: Element) {
         let Some(view) = StanzaView::new(&stanza, ns::CLIENT) else { return };
-        let kind = view.kind;
         let to = match view.to() {
             Ok(Some(to)) => to,
             // RFC 6120 §8.1.1.1: no `to` means the sender's own account.
             Ok(None) => from.bare(),
             Err(_) => return self.bounce(&stanza, StanzaErrorCondition::JidMalformed),
         };
+        let context = StanzaContext { from: from.clone(), to };
+        let Some(stanza) = self.run_hooks(&self.from_client_hooks, &context, stanza).await else { return };
+        self.route(&context, stanza).await
+    }
+
+    /// Routes a stanza whose `from` is trustworthy (stamped by the server, or
+    /// sent by a module on the server's or an account's behalf) to `to`.
+    pub async fn route(&self, context: &StanzaContext, stanza: Element) {
+        let to = &context.to;
         if !self.is_local_domain(to.domain()) {
             // Federation comes with the s2s issue; until then no remote domain is reachable.
             return self.bounce(&stanza, StanzaErrorCondition::RemoteServerNotFound);
         }
-        match (to.node().is_some(), to.resource().is_some(), kind) {
+        let is_iq = stanza.name == "iq";
+        match (to.node().is_some(), to.resource().is_some()) {
             // The server itself, or an account on whose behalf the server answers iqs (RFC 6121 §8.5.1, §8.5.2.1.3).
-            (_, false, StanzaKind::Iq) => self.handle_iq(from, to, stanza).await,
-            (false, _, _) => self.to_server(from, &to, stanza),
-            (true, false, _) => self.to_bare(&to, stanza),
-            (true, true, _) => self.to_full(&to, stanza),
+            (_, false) if is_iq => self.handle_iq(&context.from, to.clone(), stanza).await,
+            (false, _) => self.to_server(to, stanza),
+            (true, false) => self.to_account(context, stanza).await,
+            (true, true) => self.to_full(context, stanza).await,
         }
+    }
+
+    async fn run_hooks(
+        &self,
+        hooks: &[Arc<dyn StanzaHook>],
+        context: &StanzaContext,
+        mut stanza: Element,
+    ) -> Option<Element> {
+        for hook in hooks {
+            match hook.handle(self, context, stanza).await {
+                Flow::Continue(next) => stanza = next,
+                Flow::Handled => return None,
+            }
+        }
+        Some(stanza)
     }
 
     /// Stanzas for the domain that are not iqs to it (presence, messages, or
     /// anything to `domain/resource`).
-    fn to_server(&self, _from: &Jid, to: &Jid, stanza: Element) {
+    fn to_server(&self, to: &Jid, stanza: Element) {
         if stanza.name == "iq" && to.resource().is_some() {
             return self.iq_no_handler(&stanza);
         }
@@ -49,44 +77,73 @@ impl Server {
         }
     }
 
-    /// RFC 6121 §8.5.2, first slice: messages go to every bound resource; the
-    /// priority rules and offline storage come with the IM issue.
-    fn to_bare(&self, to: &Jid, stanza: Element) {
-        // Presence routing (subscriptions, probes, broadcast) is RFC 6121's issue.
-        if stanza.name != "message" {
-            return;
+    /// A message or presence for a local account: the [`HookPoint::ToAccount`]
+    /// hooks decide (RFC 6121 §8.5.2). What none of them takes is dropped if
+    /// it is a presence, and answered with `service-unavailable` if it is a
+    /// message (§8.5.2.2.1: what a server without offline storage does).
+    async fn to_account(&self, context: &StanzaContext, stanza: Element) {
+        if stanza.name == "iq" {
+            // Only an iq to an unavailable full JID gets here (§8.5.3.1).
+            return self.iq_no_handler(&stanza);
         }
-        let mut delivered = false;
-        for (_, handle) in self.sessions.resources(to) {
-            delivered |= handle.send(stanza.clone()).is_ok();
-        }
-        if !delivered {
+        let Some(stanza) = self.run_hooks(&self.to_account_hooks, context, stanza).await else { return };
+        if stanza.name == "message" {
             self.bounce(&stanza, StanzaErrorCondition::ServiceUnavailable);
         }
     }
 
-    fn to_full(&self, to: &Jid, stanza: Element) {
-        let undelivered = match self.sessions.get(to) {
-            Some(handle) => match handle.send(stanza) {
-                Ok(()) => return,
-                Err(undelivered) => undelivered,
-            },
-            None => Undelivered { reason: SendError::Closed, stanza },
+    async fn to_full(&self, context: &StanzaContext, stanza: Element) {
+        let Some(handle) = self.sessions.get(&context.to) else {
+            // RFC 6121 §8.5.3.2: the account decides (messages may fall back to
+            // the bare JID, subscription presence is processed, iqs get an error).
+            return self.to_account(context, stanza).await;
         };
-        let stanza = undelivered.stanza;
-        match undelivered.reason {
-            SendError::Full => self.bounce(&stanza, StanzaErrorCondition::ResourceConstraint),
-            // RFC 6121 §8.5.3.2: an iq to an unavailable full JID gets service-unavailable;
-            // presence is dropped; messages will fall back to the bare JID with the IM issue.
-            SendError::Closed => {
-                if matches!(stanza.name.as_str(), "iq" | "message") {
-                    self.bounce(&stanza, StanzaErrorCondition::ServiceUnavailable)
-                }
+        if let Some(filter) = self.delivery_filters.iter().find(|f| !f.allow(self, &context.from, &context.to, &stanza))
+        {
+            tracing::trace!(filter = std::any::type_name_of_val(filter), "stanza filtered");
+            return;
+        }
+        match handle.send(stanza) {
+            Ok(()) => {}
+            Err(Undelivered { reason: SendError::Full, stanza }) => {
+                self.bounce(&stanza, StanzaErrorCondition::ResourceConstraint)
             }
+            // It closed just now: as if it had not been there.
+            Err(Undelivered { reason: SendError::Closed, stanza }) => Box::pin(self.to_account(context, stanza)).await,
+        }
+    }
+
+    /// Queues a stanza from `from` to one bound session, through the delivery
+    /// filters. For modules that have chosen the session themselves (RFC 6121
+    /// §8.5.2 bare-JID delivery, broadcasts). Returns whether it was queued;
+    /// a full queue has been bounced already.
+    pub fn deliver_to(&self, from: &Jid, to: &Jid, handle: &SessionHandle, stanza: Element) -> bool {
+        if self.delivery_filters.iter().any(|f| !f.allow(self, from, to, &stanza)) {
+            return true;
+        }
+        match handle.send(stanza) {
+            Ok(()) => true,
+            Err(Undelivered { reason: SendError::Full, stanza }) => {
+                self.bounce(&stanza, StanzaErrorCondition::ResourceConstraint);
+                true
+            }
+            Err(Undelivered { reason: SendError::Closed, .. }) => false,
         }
     }
 
     async fn handle_iq(&self, from: &Jid, to: Jid, stanza: Element) {
+        if to.node().is_some() && to != from.bare() && !self.account_exists(&to).await {
+            // RFC 6121 §8.5.1: no such account.
+            return self.bounce(&stanza, StanzaErrorCondition::ServiceUnavailable);
+        }
+        if to.node().is_some()
+            && to != from.bare()
+            && self.delivery_filters.iter().any(|f| !f.allow(self, from, &to, &stanza))
+        {
+            // The server answers for the account here (RFC 6121 §8.5.1), so
+            // what the account refuses (XEP-0191 blocking) it refuses too.
+            return;
+        }
         let view = StanzaView { element: &stanza, kind: StanzaKind::Iq };
         let Some(iq_type) = view.iq_type() else {
             // RFC 6120 §8.2.3: `type` is required and must be one of the four.
@@ -104,8 +161,12 @@ impl Server {
         let Some(handler) = self.iq_handler(&key).cloned() else {
             return self.iq_no_handler(&stanza);
         };
-        let request = IqRequest { from: from.clone(), to, iq_type, element: stanza };
-        let reply = match handler.handle(self, &request).await {
+        let request = IqRequest::new(from.clone(), to, iq_type, stanza);
+        let response = handler.handle(self, &request).await;
+        if request.is_answered() {
+            return;
+        }
+        let reply = match response {
             Ok(payload) => iq_result(&request.element, payload),
             Err(error) => match error.reply_to(&request.element) {
                 Some(reply) => reply,
@@ -113,6 +174,18 @@ impl Server {
             },
         };
         self.deliver_reply(reply);
+    }
+
+    /// Whether a local account exists (a storage failure counts as no).
+    pub async fn account_exists(&self, bare: &Jid) -> bool {
+        let Some(node) = bare.node() else { return false };
+        match self.store.accounts().exists(bare.domain(), node).await {
+            Ok(exists) => exists,
+            Err(e) => {
+                tracing::error!(error = %e, "account lookup failed");
+                false
+            }
+        }
     }
 
     /// RFC 6120 §8.4: an iq nobody handles gets `service-unavailable`.
@@ -129,7 +202,7 @@ impl Server {
 
     /// Sends a reply to the local full JID in its `to`. Replies go only to
     /// sessions: a reply must never be stored or forwarded elsewhere.
-    fn deliver_reply(&self, reply: Element) {
+    pub fn deliver_reply(&self, reply: Element) {
         let Some(to) = reply.attr("to").and_then(|t| Jid::parse(t).ok()) else { return };
         if let Some(handle) = self.sessions.get(&to) {
             let _ = handle.send(reply);

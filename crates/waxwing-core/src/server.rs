@@ -3,15 +3,22 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use std::net::IpAddr;
 use waxwing_net::c2s::C2sHost;
-use waxwing_proto::ns;
+
+use waxwing_proto::stanza::iq_result;
+use waxwing_proto::{StanzaError, StanzaErrorCondition, StanzaKind, StanzaView, ns};
 use waxwing_sasl::{HashAlg, ScramCredentials};
 use waxwing_store::Store;
 use waxwing_xml::Element;
 
-use crate::module::{IqHandler, IqKey, Module, Registrations};
+use dashmap::DashMap;
+use waxwing_jid::Jid;
+
+use crate::hooks::{AccountHook, DeliveryFilter, HookPoint, SessionEvent, SessionHook, StanzaHook};
+use crate::module::{DiscoNode, Identity, IqHandler, IqKey, Module, PreAuthIq, PreAuthIqHandler, Registrations};
 use crate::registry::SessionRegistry;
 
 /// Tunables of the session layer.
@@ -47,11 +54,30 @@ pub struct Server {
     pub settings: ServerSettings,
     iq_handlers: HashMap<IqKey, Arc<dyn IqHandler>>,
     disco_features: Vec<&'static str>,
+    account_disco_features: Vec<&'static str>,
+    identities: Vec<Identity>,
+    disco_extensions: Vec<Element>,
     stream_features: Vec<Element>,
+    pub(crate) from_client_hooks: Vec<Arc<dyn StanzaHook>>,
+    pub(crate) to_account_hooks: Vec<Arc<dyn StanzaHook>>,
+    pub(crate) delivery_filters: Vec<Arc<dyn DeliveryFilter>>,
+    session_hooks: Vec<Arc<dyn SessionHook>>,
+    account_hooks: Vec<Arc<dyn AccountHook>>,
+    /// One async lock per account with work in progress (DESIGN.md,
+    /// Concurrency): roster and subscription changes of one account happen
+    /// in order even when several of its resources act at once.
+    account_locks: DashMap<Jid, Arc<tokio::sync::Mutex<()>>>,
     module_names: Vec<&'static str>,
     /// Session tasks still running (bound or closing), for graceful shutdown.
     pub(crate) live_sessions: std::sync::atomic::AtomicUsize,
     shutdown: tokio::sync::watch::Sender<bool>,
+    /// When this server was built (XEP-0012 uptime).
+    started: Instant,
+    /// XEP-0030 nodes of the server, by node name, and who answers them.
+    disco_nodes: HashMap<String, Arc<dyn DiscoNode>>,
+    /// Handlers of iqs sent before authentication, by payload (namespace, name).
+    pre_auth_iqs: HashMap<(String, String), Arc<dyn PreAuthIqHandler>>,
+    pre_auth_stream_features: Vec<Element>,
 }
 
 impl Server {
@@ -60,8 +86,10 @@ impl Server {
     /// configuration bug and panics at start rather than shadowing silently.
     pub fn new(hosts: Vec<String>, store: Store, settings: ServerSettings, modules: &[Arc<dyn Module>]) -> Arc<Server> {
         let mut iq_handlers = HashMap::new();
-        let mut disco_features = Vec::new();
-        let mut stream_features = Vec::new();
+        let mut disco_nodes = HashMap::new();
+        let mut pre_auth_iqs = HashMap::new();
+        let mut pre_auth_stream_features = Vec::new();
+        let mut all = Registrations::default();
         let mut module_names = Vec::new();
         for module in modules {
             let mut reg = Registrations::default();
@@ -74,13 +102,67 @@ impl Server {
                     );
                 }
             }
-            disco_features.extend(reg.disco_features);
-            stream_features.extend(reg.stream_features);
+            for (node, provider) in reg.disco_nodes {
+                if disco_nodes.insert(node.clone(), provider).is_some() {
+                    panic!("module {} answers disco node {node:?} that another module already answers", module.name());
+                }
+            }
+            for (key, handler) in reg.pre_auth_iqs {
+                if pre_auth_iqs.insert(key.clone(), handler).is_some() {
+                    panic!(
+                        "module {} handles pre-authentication iq {key:?} that another module handles",
+                        module.name()
+                    );
+                }
+            }
+            pre_auth_stream_features.extend(reg.pre_auth_stream_features);
+            all.disco_features.extend(reg.disco_features);
+            all.account_disco_features.extend(reg.account_disco_features);
+            all.identities.extend(reg.identities);
+            all.disco_extensions.extend(reg.disco_extensions);
+            all.stream_features.extend(reg.stream_features);
+            all.late_stream_features.extend(reg.late_stream_features);
+            all.stanza_hooks.extend(reg.stanza_hooks);
+            all.delivery_filters.extend(reg.delivery_filters);
+            all.session_hooks.extend(reg.session_hooks);
+            all.account_hooks.extend(reg.account_hooks);
             module_names.push(module.name());
         }
-        disco_features.sort_unstable();
-        disco_features.dedup();
+        let Registrations {
+            mut disco_features,
+            mut account_disco_features,
+            mut identities,
+            disco_extensions,
+            mut stream_features,
+            ..
+        } = all;
+        for features in [&mut disco_features, &mut account_disco_features] {
+            features.sort_unstable();
+            features.dedup();
+        }
+        identities.sort();
+        identities.dedup();
+        stream_features.extend(
+            all.late_stream_features.iter().map(|build| build(&identities, &disco_features, &disco_extensions)),
+        );
+        // A stable sort keeps registration order among equal priorities.
+        all.stanza_hooks.sort_by_key(|(_, priority, _)| *priority);
+        let hooks_at = |point: HookPoint| -> Vec<Arc<dyn StanzaHook>> {
+            all.stanza_hooks.iter().filter(|(p, _, _)| *p == point).map(|(_, _, h)| h.clone()).collect()
+        };
         Arc::new(Server {
+            from_client_hooks: hooks_at(HookPoint::FromClient),
+            to_account_hooks: hooks_at(HookPoint::ToAccount),
+            delivery_filters: all.delivery_filters,
+            session_hooks: all.session_hooks,
+            account_hooks: all.account_hooks,
+            account_locks: DashMap::new(),
+            disco_nodes,
+            pre_auth_iqs,
+            pre_auth_stream_features,
+            account_disco_features,
+            identities,
+            disco_extensions,
             host_set: hosts.iter().cloned().collect(),
             hosts,
             store,
@@ -92,6 +174,7 @@ impl Server {
             module_names,
             live_sessions: std::sync::atomic::AtomicUsize::new(0),
             shutdown: tokio::sync::watch::Sender::new(false),
+            started: Instant::now(),
         })
     }
 
@@ -110,6 +193,69 @@ impl Server {
     /// The XEP-0030 features of the enabled modules.
     pub fn disco_features(&self) -> &[&'static str] {
         &self.disco_features
+    }
+
+    /// The XEP-0030 features of an account's bare JID.
+    pub fn account_disco_features(&self) -> &[&'static str] {
+        &self.account_disco_features
+    }
+
+    /// The server's XEP-0030 identities, sorted.
+    pub fn identities(&self) -> &[Identity] {
+        &self.identities
+    }
+
+    /// The XEP-0128 extension forms of the server's disco#info, in
+    /// registration order.
+    pub fn disco_extensions(&self) -> &[Element] {
+        &self.disco_extensions
+    }
+
+    /// The module answering XEP-0030 queries about `node`, if any.
+    pub fn disco_node(&self, node: &str) -> Option<&Arc<dyn DiscoNode>> {
+        self.disco_nodes.get(node)
+    }
+
+    /// When the server was built: XEP-0012 uptime counts from here.
+    pub fn started(&self) -> Instant {
+        self.started
+    }
+
+    /// Waits for exclusive use of an account's state (roster, subscriptions).
+    /// Hold it only across that account's own changes: taking a second
+    /// account's lock while holding one could deadlock.
+    pub async fn lock_account(&self, bare: &Jid) -> AccountGuard<'_> {
+        let lock = self.account_locks.entry(bare.clone()).or_default().clone();
+        let guard = lock.clone().lock_owned().await;
+        AccountGuard { server: self, bare: bare.clone(), guard: Some(guard) }
+    }
+
+    /// Tells the modules about a session's life (see [`SessionEvent`]).
+    pub async fn session_event(&self, full: &Jid, event: SessionEvent) {
+        for hook in &self.session_hooks {
+            hook.on_event(self, full, &event).await;
+        }
+    }
+
+    /// Removes an account: its sessions are closed, its data deleted, and the
+    /// modules told. Returns whether it existed.
+    pub async fn remove_account(&self, bare: &Jid) -> Result<bool, waxwing_store::StoreError> {
+        let Some(node) = bare.node() else { return Ok(false) };
+        let removed = self.store.accounts().remove(bare.domain(), node).await?;
+        if removed {
+            for info in self.sessions.infos(bare) {
+                // After what is already queued: XEP-0077 §3.2 sends the
+                // result of an in-band removal before the stream error.
+                info.handle.close_after_queued(waxwing_proto::StreamError::with_text(
+                    waxwing_proto::StreamErrorCondition::NotAuthorized,
+                    "account removed",
+                ));
+            }
+            for hook in &self.account_hooks {
+                hook.removed(self, bare).await;
+            }
+        }
+        Ok(removed)
     }
 
     /// Tells every stream that has no session yet to close (see `session::shutdown_all`).
@@ -147,5 +293,40 @@ impl C2sHost for Server {
         let mut features = vec![Element::new("bind", ns::BIND)];
         features.extend(self.stream_features.iter().cloned());
         features
+    }
+
+    fn pre_auth_features(&self, _domain: &str) -> Vec<Element> {
+        self.pre_auth_stream_features.clone()
+    }
+
+    async fn pre_auth_iq(&self, domain: &str, peer: IpAddr, iq: &Element) -> Option<Element> {
+        let view = StanzaView { element: iq, kind: StanzaKind::Iq };
+        let payload = view.iq_payload()?;
+        let handler = self.pre_auth_iqs.get(&(payload.ns.clone(), payload.name.clone()))?;
+        // RFC 6120 §8.2.3: only a get or set carries a request to answer.
+        if !view.iq_type().is_some_and(|t| t.is_request()) {
+            return StanzaError::new(StanzaErrorCondition::BadRequest).reply_to(iq);
+        }
+        let request = PreAuthIq { domain, peer, element: iq };
+        match handler.handle(self, &request).await {
+            Ok(payload) => Some(iq_result(iq, payload)),
+            Err(error) => error.reply_to(iq),
+        }
+    }
+}
+
+/// Exclusive use of one account's state, from [`Server::lock_account`].
+pub struct AccountGuard<'a> {
+    server: &'a Server,
+    bare: Jid,
+    guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl Drop for AccountGuard<'_> {
+    fn drop(&mut self) {
+        drop(self.guard.take());
+        // Forget the lock when nobody else holds or waits for it, so the map
+        // holds only accounts with work in progress.
+        self.server.account_locks.remove_if(&self.bare, |_, lock| Arc::strong_count(lock) == 1);
     }
 }

@@ -14,6 +14,7 @@ use waxwing_net::{ReadError, XmppStream, new_stream_id};
 use waxwing_proto::{StanzaError, StanzaErrorCondition, StreamError, StreamErrorCondition, ns, stanza::iq_result};
 use waxwing_xml::{Element, StreamEvent};
 
+use crate::hooks::{SessionEvent, StanzaContext};
 use crate::registry::{KillSwitch, Outbound, SessionHandle};
 use crate::server::Server;
 
@@ -25,6 +26,9 @@ const WRITE_BATCH: usize = 64;
 /// Most sessions are idle most of the time; this keeps them small without
 /// freeing and reallocating buffers between the reads of a busy one.
 const BUFFER_RELEASE_DELAY: Duration = Duration::from_secs(1);
+
+/// Longest a session told to close after its queue spends writing that queue.
+const FLUSH_BEFORE_CLOSE: Duration = Duration::from_secs(2);
 
 /// Runs a client session to its end.
 pub async fn run(server: Arc<Server>, auth: Box<Authenticated>) {
@@ -40,6 +44,7 @@ pub async fn run(server: Arc<Server>, auth: Box<Authenticated>) {
         let Some((stream, bound)) = Box::pin(binding_phase(&server, stream, &jid, &domain)).await else { return };
         let Bound { full, handle, queue, kill } = bound;
         tracing::info!(jid = %full, peer = %stream.peer(), "session bound");
+        Box::pin(server.session_event(&full, SessionEvent::Bound)).await;
         let session = Box::new(Session { server: &server, full, stream, queue, kill, ping_outstanding: None });
         Box::pin(serve(session, handle, domain))
     };
@@ -49,8 +54,13 @@ pub async fn run(server: Arc<Server>, auth: Box<Authenticated>) {
 /// The bound session's life: serve, unbind, close.
 async fn serve(mut session: Box<Session<'_>>, handle: SessionHandle, domain: String) {
     let ending = session.serve().await;
-    session.server.sessions.unbind(&session.full, handle.id());
-    let Session { stream, full, .. } = *session;
+    let presence = session.server.sessions.unbind(&session.full, handle.id());
+    let Session { server, stream, full, queue, .. } = *session;
+    // Stanzas still queued are not lost silently: messages and iq requests
+    // are bounced or rerouted as if the session had already gone.
+    Box::pin(reroute_queued(server, &full, queue)).await;
+    let presence = presence.map(Arc::unwrap_or_clone);
+    Box::pin(server.session_event(&full, SessionEvent::Closed { presence })).await;
     Box::pin(finish(stream, ending, &full, &domain)).await;
 }
 
@@ -78,6 +88,21 @@ async fn binding_phase(
     };
     stream.fail(&error, ns::CLIENT, domain).await;
     None
+}
+
+/// Hands what a closed session never wrote back to the router, which now
+/// treats its full JID as unavailable (RFC 6121 §8.5.3.2): messages fall back
+/// to the account, iq requests get `service-unavailable`.
+async fn reroute_queued(server: &Server, full: &Jid, mut queue: mpsc::Receiver<Outbound>) {
+    queue.close();
+    while let Ok(Outbound::Stanza(stanza)) = queue.try_recv() {
+        let from = stanza.attr("from").and_then(|f| Jid::parse(f).ok());
+        let Some(from) = from else { continue };
+        if stanza.name == "presence" {
+            continue;
+        }
+        server.route(&StanzaContext { from, to: full.clone() }, *stanza).await;
+    }
 }
 
 /// Ends a bound session's stream the way it ended.
@@ -169,7 +194,14 @@ async fn bind(server: &Server, stream: &mut XmppStream, account: &Jid) -> Result
         let (handle, queue, kill) = SessionHandle::new(server.settings.session_queue_len);
         if let Some(replaced) = server.sessions.bind(&full, handle.clone()) {
             // §7.7.2.2: the new session wins; the old one is closed with `conflict`.
-            replaced.kill(StreamError::with_text(StreamErrorCondition::Conflict, "replaced by a new connection"));
+            replaced
+                .handle
+                .kill(StreamError::with_text(StreamErrorCondition::Conflict, "replaced by a new connection"));
+            // The old session can no longer unbind (the JID is not its own any
+            // more), so its departure is announced here: its contacts must
+            // not go on seeing it online (RFC 6121 §4.5.2).
+            let presence = replaced.presence.map(Arc::unwrap_or_clone);
+            Box::pin(server.session_event(&full, SessionEvent::Closed { presence })).await;
         }
         let mut el = el;
         el.remove_attr("to");
@@ -213,7 +245,13 @@ impl Session<'_> {
                 timer.as_mut().reset(wanted);
             }
             tokio::select! {
-                reason = self.kill.killed() => return Ending::Error(reason),
+                reason = self.kill.killed() => {
+                    if self.kill.flushes_queue() {
+                        // Bounded: a client that does not read must not keep its session.
+                        let _ = tokio::time::timeout(FLUSH_BEFORE_CLOSE, Box::pin(self.flush_queued())).await;
+                    }
+                    return Ending::Error(reason);
+                }
                 event = self.stream.next_event() => {
                     self.ping_outstanding = None;
                     match event {
@@ -257,6 +295,14 @@ impl Session<'_> {
             None => last_read + settings.idle_timeout,
         };
         if self.stream.holds_buffers() { deadline.min(last_read + BUFFER_RELEASE_DELAY) } else { deadline }
+    }
+
+    /// Writes everything queued, for a session told to close after it.
+    async fn flush_queued(&mut self) -> std::io::Result<()> {
+        while let Ok(first) = self.queue.try_recv() {
+            self.write_batch(first).await?;
+        }
+        Ok(())
     }
 
     /// Writes `first` and whatever else is already queued, then flushes once.

@@ -4,6 +4,7 @@
 //! binding and everything after belong to the session layer above.
 
 use std::future::Future;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -33,6 +34,16 @@ pub trait C2sHost: Send + Sync {
     ) -> impl Future<Output = Result<Option<ScramCredentials>, ()>> + Send;
     /// Features offered after authentication (bind, session, module features).
     fn bound_features(&self) -> Vec<Element>;
+    /// Features offered next to SASL on an encrypted stream (XEP-0077 `<register/>`).
+    fn pre_auth_features(&self, _domain: &str) -> Vec<Element> {
+        Vec::new()
+    }
+    /// Answers an iq sent before authentication on an encrypted stream
+    /// (XEP-0077 in-band registration). `None`: nothing handles it, and the
+    /// stream ends with `not-authorized` (RFC 6120 §4.9.3.12).
+    fn pre_auth_iq(&self, _domain: &str, _peer: IpAddr, _iq: &Element) -> impl Future<Output = Option<Element>> + Send {
+        async { None }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -108,7 +119,7 @@ pub enum NegotiationError {
 /// Negotiates a client stream to the authenticated state.
 pub async fn negotiate<H: C2sHost>(stream: XmppStream, ctx: &C2sContext<H>) -> Result<Authenticated, NegotiationError> {
     let deadline = tokio::time::Instant::now() + ctx.settings.negotiation_timeout;
-    let mut n = Negotiation { ctx, stream: Some(stream), deadline, domain: None, auth_attempts: 0 };
+    let mut n = Negotiation { ctx, stream: Some(stream), deadline, domain: None, auth_attempts: 0, pre_auth_iqs: 0 };
     match n.run().await {
         Ok(done) => Ok(done),
         Err(Step::Fail(error)) => {
@@ -164,6 +175,8 @@ struct Negotiation<'a, H> {
     deadline: tokio::time::Instant,
     domain: Option<String>,
     auth_attempts: u32,
+    /// Iqs answered before authentication (in-band registration).
+    pre_auth_iqs: u32,
 }
 
 impl<H: C2sHost> Negotiation<'_, H> {
@@ -309,6 +322,12 @@ impl<H: C2sHost> Negotiation<'_, H> {
         if cb_types.elements().next().is_some() {
             features.push(cb_types);
         }
+        // XEP-0077 §8 (in-band registration) and the like, only where a
+        // password may travel: never on a plaintext stream.
+        let domain = self.domain.clone().expect("domain known after the stream header");
+        if tls {
+            features.extend(self.ctx.host.pre_auth_features(&domain));
+        }
         self.stream().send(&features_bytes(&features, ns::CLIENT)).await?;
 
         loop {
@@ -320,6 +339,10 @@ impl<H: C2sHost> Negotiation<'_, H> {
             if el.is("starttls", ns::STARTTLS) && !tls {
                 self.upgrade_tls().await?;
                 return Ok(None);
+            }
+            if tls && el.is("iq", ns::CLIENT) {
+                self.pre_auth_iq(&domain, &el).await?;
+                continue;
             }
             if !el.is("auth", ns::SASL) {
                 return Err(before_auth_violation(&el, false));
@@ -333,6 +356,20 @@ impl<H: C2sHost> Negotiation<'_, H> {
                     }
                 }
             }
+        }
+    }
+
+    /// An iq before authentication: the host answers it (XEP-0077
+    /// registration), or it is the `not-authorized` of RFC 6120 §4.9.3.12.
+    async fn pre_auth_iq(&mut self, domain: &str, iq: &Element) -> Result<(), Step> {
+        self.pre_auth_iqs += 1;
+        if self.pre_auth_iqs > MAX_PRE_AUTH_IQS {
+            return Err(fail(StreamErrorCondition::PolicyViolation, "too many requests before authentication"));
+        }
+        let peer = self.stream().peer().ip();
+        match self.ctx.host.pre_auth_iq(domain, peer, iq).await {
+            Some(reply) => Ok(self.stream().send(&reply.to_bytes(ns::CLIENT)).await?),
+            None => Err(before_auth_violation(iq, false)),
         }
     }
 
@@ -481,6 +518,10 @@ impl<H: C2sHost> Negotiation<'_, H> {
         })
     }
 }
+
+/// Iqs one connection may send before authenticating: enough to ask for the
+/// registration form and retry a taken username a few times, not a channel.
+const MAX_PRE_AUTH_IQS: u32 = 10;
 
 /// A successful exchange: the account's localpart and the server's final
 /// data (SCRAM's `v=`), if the mechanism has one.

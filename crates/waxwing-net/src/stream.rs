@@ -9,7 +9,7 @@ use std::time::Duration;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
-use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsAcceptor;
 use waxwing_proto::{StreamError, StreamErrorCondition, stream_close, stream_header};
@@ -234,6 +234,19 @@ impl XmppStream {
             let _ = self.io.shutdown().await;
         })
         .await;
+        // §4.4: the peer may still be sending (often its own closing tag).
+        // Reading it, briefly, before dropping the socket avoids answering
+        // those bytes with a TCP reset, which some clients report as a crash
+        // rather than as the stream error they were sent.
+        let mut sink = [0u8; 512];
+        let _ = tokio::time::timeout(LINGER, async {
+            while let Ok(n) = self.io.read(&mut sink).await {
+                if n == 0 {
+                    break;
+                }
+            }
+        })
+        .await;
     }
 
     /// Closes our side of the stream (`</stream:stream>`), then waits briefly
@@ -255,6 +268,9 @@ impl XmppStream {
         .await;
     }
 }
+
+/// How long a stream closed with an error keeps reading what the peer still sends.
+const LINGER: Duration = Duration::from_secs(2);
 
 fn channel_binding(io: &Transport, certs: &CertStore) -> ChannelBindingData {
     let Some(conn) = io.tls_connection() else { return ChannelBindingData::default() };

@@ -6,6 +6,7 @@
 //! that handles them; everything else stays a raw [`Element`] and is forwarded
 //! byte-faithfully (see `docs/architecture.md`).
 
+pub mod datetime;
 pub mod ns;
 pub mod stanza;
 pub mod stanza_error;

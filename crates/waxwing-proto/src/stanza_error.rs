@@ -78,11 +78,19 @@ pub struct StanzaError {
     pub error_type: ErrorType,
     pub condition: StanzaErrorCondition,
     pub text: Option<String>,
+    /// RFC 6120 §8.3.2: an application-specific condition element, in its
+    /// own namespace, sent after the defined condition and the text.
+    pub application: Option<Box<Element>>,
 }
 
 impl StanzaError {
     pub fn new(condition: StanzaErrorCondition) -> StanzaError {
-        StanzaError { error_type: condition.default_type(), condition, text: None }
+        StanzaError { error_type: condition.default_type(), condition, text: None, application: None }
+    }
+
+    pub fn with_application(mut self, condition: Element) -> StanzaError {
+        self.application = Some(Box::new(condition));
+        self
     }
 
     pub fn with_text(mut self, text: impl Into<String>) -> StanzaError {
@@ -100,17 +108,22 @@ impl StanzaError {
                 Element::new("text", ns::STANZA_ERRORS).with_attr("xml:lang", "en").with_text(text.clone()),
             );
         }
+        if let Some(application) = &self.application {
+            error.push_child((**application).clone());
+        }
         error
     }
 
     /// The error reply to `stanza` (RFC 6120 §8.3.1): same name and id, `to` and
     /// `from` swapped, type `error`. `None` when `stanza` is itself an error:
     /// an error is never answered with an error, or two servers could loop.
+    /// Nor is an iq `result` (RFC 6120 §8.2.3: responses are not answered).
     ///
     /// The original payload is not echoed back (§8.3.1 makes it optional); it
     /// would only spend the sender's bandwidth and could carry a large body.
     pub fn reply_to(&self, stanza: &Element) -> Option<Element> {
-        if stanza.attr("type") == Some("error") {
+        let stanza_type = stanza.attr("type");
+        if stanza_type == Some("error") || (stanza.name == "iq" && stanza_type == Some("result")) {
             return None;
         }
         let mut reply = crate::stanza::reply_envelope(stanza, "error");
@@ -128,6 +141,23 @@ impl From<StanzaErrorCondition> for StanzaError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn application_condition_comes_last() {
+        let error = StanzaError::new(StanzaErrorCondition::BadRequest)
+            .with_text("why")
+            .with_application(Element::new("bad-sessionid", "http://jabber.org/protocol/commands"))
+            .to_element(ns::CLIENT);
+        let names: Vec<_> = error.elements().map(|e| (e.name.as_str(), e.ns.as_str())).collect();
+        assert_eq!(
+            names,
+            [
+                ("bad-request", ns::STANZA_ERRORS),
+                ("text", ns::STANZA_ERRORS),
+                ("bad-sessionid", "http://jabber.org/protocol/commands")
+            ]
+        );
+    }
 
     #[test]
     fn reply_swaps_addresses_and_keeps_id() {

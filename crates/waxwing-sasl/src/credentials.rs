@@ -53,6 +53,12 @@ impl ScramCredentials {
         Self::derive(hash, password, &random_bytes::<16>(), iterations)
     }
 
+    /// Fresh credentials for every hash the server offers (one row each in
+    /// storage): what setting a password means.
+    pub fn for_every_hash(password: &str, iterations: u32) -> Result<Vec<Self>, SaslError> {
+        HashAlg::ALL.iter().map(|hash| Self::new_random(*hash, password, iterations)).collect()
+    }
+
     /// Checks a plaintext password (for PLAIN) by re-deriving `stored_key`
     /// and comparing in constant time. Costs one PBKDF2 run.
     pub fn verify_password(&self, password: &str) -> bool {

@@ -149,6 +149,41 @@ impl Accounts<'_> {
     }
 }
 
+/// The id of an existing account, for writes to its per-account tables.
+///
+/// Using the id outside the transaction that read it is safe: ids are never
+/// reused, so a removed account's id matches no row instead of another
+/// account's.
+pub(crate) async fn account_id<'c, E>(executor: E, domain: &str, localpart: &str) -> Result<i64, StoreError>
+where
+    E: sqlx::Executor<'c, Database = sqlx::Any>,
+{
+    let id: Option<i64> = sqlx::query_scalar("SELECT id FROM accounts WHERE domain = $1 AND localpart = $2")
+        .bind(domain)
+        .bind(localpart)
+        .fetch_optional(executor)
+        .await?;
+    id.ok_or(StoreError::NotFound)
+}
+
+/// Locks the account row until the transaction ends and returns its id.
+///
+/// `SELECT ... FOR UPDATE` does not exist in SQLite, but a write takes a row
+/// lock on PostgreSQL and is harmless inside SQLite's already exclusive
+/// `BEGIN IMMEDIATE` transaction, so a write that changes nothing serves both.
+pub(crate) async fn lock_account(conn: &mut AnyConnection, domain: &str, localpart: &str) -> Result<i64, StoreError> {
+    let id: Option<i64> = sqlx::query_scalar(
+        "UPDATE accounts SET created_at = created_at \
+         WHERE domain = $1 AND localpart = $2 \
+         RETURNING id",
+    )
+    .bind(domain)
+    .bind(localpart)
+    .fetch_optional(conn)
+    .await?;
+    id.ok_or(StoreError::NotFound)
+}
+
 /// Inserts one credential row per element of `creds` for account `id`.
 async fn insert_credentials(conn: &mut AnyConnection, id: i64, creds: &[ScramCredentials]) -> Result<(), StoreError> {
     for cred in creds {
@@ -195,6 +230,6 @@ fn check_distinct_hashes(creds: &[ScramCredentials]) -> Result<(), StoreError> {
 }
 
 /// Seconds since the Unix epoch (0 if the clock is before it).
-fn unix_now() -> i64 {
+pub(crate) fn unix_now() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }

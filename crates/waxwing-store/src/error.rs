@@ -10,6 +10,10 @@ pub enum StoreError {
     /// The account (or other record) to change does not exist.
     #[error("not found")]
     NotFound,
+    /// The account already holds as many items of this kind (e.g. offline
+    /// messages) as the caller allows; nothing was stored.
+    #[error("quota exceeded: the account holds the maximum number of stored items")]
+    QuotaExceeded,
     /// The database URL is not one the store understands.
     #[error("invalid database URL: {0}")]
     InvalidUrl(String),

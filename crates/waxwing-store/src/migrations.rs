@@ -30,12 +30,20 @@ struct Version {
 }
 
 /// All migrations, oldest first. Append new versions; never edit old ones.
-const VERSIONS: &[Version] = &[Version {
-    version: 1,
-    description: "accounts",
-    sqlite: include_str!("../migrations/sqlite/0001_accounts.sql"),
-    postgres: include_str!("../migrations/postgres/0001_accounts.sql"),
-}];
+const VERSIONS: &[Version] = &[
+    Version {
+        version: 1,
+        description: "accounts",
+        sqlite: include_str!("../migrations/sqlite/0001_accounts.sql"),
+        postgres: include_str!("../migrations/postgres/0001_accounts.sql"),
+    },
+    Version {
+        version: 2,
+        description: "im",
+        sqlite: include_str!("../migrations/sqlite/0002_im.sql"),
+        postgres: include_str!("../migrations/postgres/0002_im.sql"),
+    },
+];
 
 /// Builds the migrator holding every migration for `backend`.
 pub(crate) fn migrator(backend: Backend) -> Migrator {

@@ -5,7 +5,7 @@ use std::str::FromStr;
 use sqlx::AnyPool;
 use sqlx::any::AnyPoolOptions;
 
-use crate::{Accounts, StoreError, migrations, sqlite};
+use crate::{AccountData, Accounts, Offline, Roster, StoreError, migrations, sqlite};
 
 /// Which database engine a [`Store`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,6 +66,21 @@ impl Store {
     /// Account and credential operations.
     pub fn accounts(&self) -> Accounts<'_> {
         Accounts::new(self)
+    }
+
+    /// Roster items, roster versions and pending subscription requests.
+    pub fn roster(&self) -> Roster<'_> {
+        Roster::new(self)
+    }
+
+    /// Offline message storage.
+    pub fn offline(&self) -> Offline<'_> {
+        Offline::new(self)
+    }
+
+    /// Small per-account documents (vCard, private XML, blocklist, ...).
+    pub fn account_data(&self) -> AccountData<'_> {
+        AccountData::new(self)
     }
 
     /// Closes every connection, waiting for in-flight operations to finish.

@@ -64,7 +64,7 @@ mod serialize;
 pub use element::{Element, Node};
 pub use error::XmlError;
 pub use limits::Limits;
-pub use reader::{StreamEvent, StreamHeader, StreamReader};
+pub use reader::{StreamEvent, StreamHeader, StreamReader, parse_element};
 pub use serialize::escape_attribute;
 
 /// The streams namespace of the root element (RFC 6120 §4.8.1).

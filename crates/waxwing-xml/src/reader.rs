@@ -300,3 +300,42 @@ mod tests {
         assert!(reader.buf.capacity() <= RETAINED_BUFFER_CAPACITY);
     }
 }
+
+/// Parses one element serialised with [`Element::to_bytes`]`(content_ns)`,
+/// e.g. a stanza kept in storage, as if it had arrived on a stream whose
+/// default namespace is `content_ns`. The same restrictions and (default)
+/// limits apply as on a stream.
+pub fn parse_element(text: &str, content_ns: &str) -> Result<Element, XmlError> {
+    let mut reader = StreamReader::new(Limits { max_stanza_bytes: text.len().max(1) + 64, ..Limits::default() });
+    let mut header = Vec::with_capacity(128);
+    header.extend_from_slice(b"<stream:stream xmlns='");
+    crate::escape_attribute(&mut header, content_ns);
+    header.extend_from_slice(b"' xmlns:stream='http://etherx.jabber.org/streams'>");
+    reader.feed(&header);
+    reader.feed(text.as_bytes());
+    reader.feed(b"</stream:stream>");
+    loop {
+        match reader.next_event()? {
+            Some(StreamEvent::Open(_)) => continue,
+            Some(StreamEvent::Stanza(element)) => return Ok(element),
+            Some(StreamEvent::Close) | None => return Err(XmlError::NotWellFormed("no complete element".into())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod parse_element_tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_a_stored_stanza() {
+        let original = Element::new("message", "jabber:client")
+            .with_attr("to", "a@b")
+            .with_child(Element::new("body", "jabber:client").with_text("x < y & 'z'"))
+            .with_child(Element::new("preauth", "urn:xmpp:pars:0").with_attr("token", "t"));
+        let text = String::from_utf8(original.to_bytes("jabber:client")).unwrap();
+        assert_eq!(parse_element(&text, "jabber:client").unwrap(), original);
+        assert!(parse_element("<message>", "jabber:client").is_err());
+        assert!(parse_element("", "jabber:client").is_err());
+    }
+}

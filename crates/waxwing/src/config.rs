@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use waxwing_jid::Jid;
+use waxwing_modules::config as modules;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -29,6 +30,16 @@ pub struct Config {
     pub c2s: C2sConfig,
     pub limits: LimitsConfig,
     pub auth: AuthConfig,
+    /// Bare JIDs of the server's administrators: they may run the XEP-0133
+    /// admin commands (add and remove users, list who is online, announce).
+    pub admins: Vec<String>,
+    pub roster: modules::RosterConfig,
+    pub offline: modules::OfflineConfig,
+    pub registration: modules::RegistrationConfig,
+    pub contact_info: modules::ContactInfoConfig,
+    pub version: modules::VersionConfig,
+    pub vcard: modules::VcardConfig,
+    pub private: modules::PrivateConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -102,6 +113,14 @@ impl Default for Config {
             c2s: C2sConfig::default(),
             limits: LimitsConfig::default(),
             auth: AuthConfig::default(),
+            admins: Vec::new(),
+            roster: Default::default(),
+            offline: Default::default(),
+            registration: Default::default(),
+            contact_info: Default::default(),
+            version: Default::default(),
+            vcard: Default::default(),
+            private: Default::default(),
         }
     }
 }
@@ -265,6 +284,22 @@ impl Config {
                 return Err(invalid(key, "must be at least 1 second"));
             }
         }
+        for (i, admin) in self.admins.iter().enumerate() {
+            match Jid::parse(admin) {
+                Ok(jid) if jid.node().is_some() && jid.resource().is_none() => {}
+                _ => return Err(invalid(format!("admins[{i}]"), format!("{admin:?} is not a bare JID (user@domain)"))),
+            }
+        }
+        for (key, value) in [
+            ("roster.max_items", self.roster.max_items),
+            ("offline.max_messages", self.offline.max_messages),
+            ("vcard.max_bytes", self.vcard.max_bytes),
+            ("private.max_bytes", self.private.max_bytes),
+        ] {
+            if value == 0 {
+                return Err(invalid(key, "must be at least 1"));
+            }
+        }
         if self.c2s.listen.is_empty() && self.c2s.direct_tls_listen.is_empty() {
             return Err(invalid("c2s.listen", "no client listener configured"));
         }
@@ -283,6 +318,21 @@ impl Config {
 
     pub fn module_names(&self) -> Vec<String> {
         self.modules.clone().unwrap_or_else(|| waxwing_modules::names().into_iter().map(String::from).collect())
+    }
+
+    /// What the modules are told.
+    pub fn modules_config(&self) -> waxwing_modules::ModulesConfig {
+        waxwing_modules::ModulesConfig {
+            admins: self.admins.iter().filter_map(|a| Jid::parse(a).ok().map(|j| j.to_string())).collect(),
+            scram_iterations: Some(self.auth.scram_iterations),
+            roster: self.roster.clone(),
+            offline: self.offline.clone(),
+            registration: self.registration.clone(),
+            contact_info: self.contact_info.clone(),
+            version: self.version.clone(),
+            vcard: self.vcard.clone(),
+            private: self.private.clone(),
+        }
     }
 
     /// The enabled SASL mechanisms, in our order of preference.
@@ -333,6 +383,12 @@ mod tests {
         assert!(e.contains("limits.max_stanza_bytes"), "{e}");
         let e = parse("[auth]\nmechanisms = [\"SCRAM-SHA-256\", \"DIGEST-MD5\"]\n").unwrap_err().to_string();
         assert!(e.contains("auth.mechanisms[1]"), "{e}");
+        let e = parse("admins = [\"localhost\"]\n").unwrap_err().to_string();
+        assert!(e.contains("admins[0]"), "{e}");
+        let e = parse("[offline]\nmax_messages = 0\n").unwrap_err().to_string();
+        assert!(e.contains("offline.max_messages"), "{e}");
+        let e = parse("[roster]\nmax_itemz = 3\n").unwrap_err().to_string();
+        assert!(e.contains("max_itemz"), "{e}");
         let e = parse("modules = [\"nope\"]\n").unwrap_err().to_string();
         assert!(e.contains("modules[0]"), "{e}");
         let e = parse("[c2s]\nlisten = [\"not an address\"]\n").unwrap_err().to_string();

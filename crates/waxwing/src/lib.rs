@@ -53,7 +53,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         .map_err(|e| StartError::DataDir(config.data_dir.display().to_string(), e))?;
     let store = Store::open(&config.database_url()).await?;
     let certs = CertStore::load(cert_sources(&config))?;
-    let modules = waxwing_modules::enabled(&config.module_names());
+    let modules = waxwing_modules::enabled(&config.module_names(), &config.modules_config());
     let settings = ServerSettings {
         session_queue_len: config.limits.session_queue,
         idle_timeout: Config::secs(config.c2s.idle_timeout_secs),

@@ -2,7 +2,7 @@
 //! works whether or not the server is running.
 
 use waxwing_jid::Jid;
-use waxwing_sasl::{HashAlg, ScramCredentials};
+use waxwing_sasl::ScramCredentials;
 use waxwing_store::{Store, StoreError};
 
 use crate::config::Config;
@@ -43,13 +43,7 @@ pub fn credentials(config: &Config, password: &str) -> Result<Vec<ScramCredentia
     if password.is_empty() {
         return Err(UserError::BadPassword);
     }
-    HashAlg::ALL
-        .iter()
-        .map(|hash| {
-            ScramCredentials::new_random(*hash, password, config.auth.scram_iterations)
-                .map_err(|_| UserError::BadPassword)
-        })
-        .collect()
+    ScramCredentials::for_every_hash(password, config.auth.scram_iterations).map_err(|_| UserError::BadPassword)
 }
 
 pub async fn add(store: &Store, config: &Config, jid: &Jid, password: &str) -> Result<(), UserError> {

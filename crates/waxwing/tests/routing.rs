@@ -125,7 +125,7 @@ async fn remote_domains_are_not_reachable_yet() {
 }
 
 #[tokio::test]
-async fn message_to_an_offline_full_jid_is_an_error_for_now() {
+async fn message_to_a_full_jid_of_no_account_is_service_unavailable() {
     let (_server, mut juliet, _romeo) = two_users().await;
     juliet.send("<message to='nobody@localhost/x' id='o1'><body>x</body></message>").await;
     assert_eq!(error_condition(&juliet.stanza().await).as_deref(), Some("service-unavailable"));

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use waxwing_sasl::HashAlg;
-use waxwing_store::{Backend, Store, StoreError};
+use waxwing_store::{Backend, RosterItem, Store, StoreError, Subscription};
 
 use crate::support::{all_creds, creds};
 
@@ -74,7 +74,7 @@ async fn migrations_apply_once() {
     let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
     let applied: Vec<i64> =
         sqlx::query_scalar("SELECT version FROM _sqlx_migrations").fetch_all(&mut conn).await.unwrap();
-    assert_eq!(applied, [1]);
+    assert_eq!(applied, [1, 2]);
     conn.close().await.unwrap();
 }
 
@@ -151,4 +151,89 @@ async fn concurrent_first_opens_migrate_once() {
         let store = open.await.unwrap().expect("every concurrent open succeeds");
         store.close().await;
     }
+}
+
+/// The roster version is stored, not kept in memory.
+#[tokio::test]
+async fn roster_version_survives_close_and_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = file_url(&dir.path().join("waxwing.db"));
+    let item = RosterItem {
+        contact: "romeo@example.net".into(),
+        name: Some("Roméo".into()),
+        subscription: Subscription::Both,
+        ask_subscribe: false,
+        approved: true,
+        groups: vec!["Montague".into(), "Vérone".into()],
+    };
+    {
+        let store = Store::open(&url).await.unwrap();
+        store.accounts().create("example.org", "juliet", &[]).await.unwrap();
+        store.roster().put("example.org", "juliet", &item).await.unwrap();
+        assert_eq!(store.roster().put("example.org", "juliet", &item).await.unwrap(), 2);
+        store.offline().push("example.org", "juliet", "<message/>", 10).await.unwrap();
+        store.close().await;
+    }
+    let store = Store::open(&url).await.unwrap();
+    assert_eq!(store.roster().version("example.org", "juliet").await.unwrap(), 2);
+    assert_eq!(store.roster().items("example.org", "juliet").await.unwrap(), [item]);
+    assert_eq!(store.offline().count("example.org", "juliet").await.unwrap(), 1);
+    assert_eq!(store.roster().remove("example.org", "juliet", "romeo@example.net").await.unwrap(), Some(3));
+    store.close().await;
+}
+
+/// A database created by the first schema version (accounts only) is
+/// upgraded in place: accounts are kept and start with an empty roster at
+/// version 0.
+#[tokio::test]
+async fn upgrades_a_version_1_database() {
+    use std::borrow::Cow;
+
+    use sqlx::SqlSafeStr;
+    use sqlx::migrate::{Migration, MigrationType, Migrator};
+
+    let dir = tempfile::tempdir().unwrap();
+    let url = file_url(&dir.path().join("waxwing.db"));
+    {
+        use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
+        use std::str::FromStr;
+        let options = SqliteConnectOptions::from_str(&url).unwrap().create_if_missing(true).foreign_keys(true);
+        let pool = SqlitePool::connect_with(options).await.unwrap();
+        // Same description and SQL as the store's version 1, so the checksum
+        // the store verifies matches.
+        let v1 = Migration::new(
+            1,
+            Cow::Borrowed("accounts"),
+            MigrationType::Simple,
+            include_str!("../../migrations/sqlite/0001_accounts.sql").into_sql_str(),
+            false,
+        );
+        Migrator::with_migrations(vec![v1]).run(&pool).await.unwrap();
+        sqlx::query(
+            "INSERT INTO accounts (domain, localpart, created_at, credentials_updated_at) \
+             VALUES ('example.org', 'juliet', 1, 1)",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        pool.close().await;
+    }
+
+    let store = Store::open(&url).await.unwrap();
+    assert!(store.accounts().exists("example.org", "juliet").await.unwrap());
+    assert_eq!(store.roster().version("example.org", "juliet").await.unwrap(), 0);
+    assert!(store.roster().items("example.org", "juliet").await.unwrap().is_empty());
+    let item = RosterItem {
+        contact: "romeo@example.net".into(),
+        name: None,
+        subscription: Subscription::None,
+        ask_subscribe: true,
+        approved: false,
+        groups: Vec::new(),
+    };
+    assert_eq!(store.roster().put("example.org", "juliet", &item).await.unwrap(), 1);
+    store.account_data().put("example.org", "juliet", "vcard", "", "<vCard/>").await.unwrap();
+    assert!(store.accounts().remove("example.org", "juliet").await.unwrap());
+    assert!(store.roster().items("example.org", "juliet").await.unwrap().is_empty());
+    store.close().await;
 }

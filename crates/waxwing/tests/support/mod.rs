@@ -78,6 +78,21 @@ impl TestServer {
         waxwing::users::add(&self.running().server.store, &self.config, &jid, password).await.unwrap();
     }
 
+    /// Stops the server and starts it again on the same data directory (new ports).
+    pub async fn restart(&mut self) {
+        self.shutdown().await;
+        self.running = Some(waxwing::start(self.config.clone()).await.expect("server restarts"));
+    }
+
+    /// Logs in and sends initial presence, consuming what the server sends
+    /// back until `quiet` passes without a stanza (its own presence, probes' answers…).
+    pub async fn login_available(&self, user: &str, resource: &str) -> Client {
+        let mut client = self.login(user, resource).await;
+        client.send("<presence/>").await;
+        client.drain(Duration::from_millis(300)).await;
+        client
+    }
+
     /// The certificate the server serves for `localhost`, to pin in clients.
     pub fn certificate(&self) -> CertificateDer<'static> {
         self.running().certs.certified_key("localhost").unwrap().cert[0].clone()
