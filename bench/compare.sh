@@ -3,6 +3,7 @@
 #
 #   bench/compare.sh                 # everything, then bench/RESULTS.md
 #   ROUNDS=1 IDLE_USERS=2000 bench/compare.sh   # a quicker look
+#   SERVERS=waxwing SCENARIOS=presence bench/compare.sh   # one server, one scenario
 #
 # Installs what it needs (Debian's prosody and ejabberd, a release build of
 # waxwing and waxwing-bench), gives the three servers the same domain
@@ -25,6 +26,10 @@ PAIRS="${PAIRS:-50}"
 WINDOW="${WINDOW:-32}"
 RATE="${RATE:-2000}"
 DURATION="${DURATION:-10}"
+PRESENCE_USERS="${PRESENCE_USERS:-500}"
+PRESENCE_CONTACTS="${PRESENCE_CONTACTS:-20}"
+# Which scenarios run_round runs, in this order: idle login messages presence.
+SCENARIOS="${SCENARIOS:-idle login messages presence}"
 PASSWORD="bench-password"
 SERVER_CPU="${SERVER_CPU:-0}"
 BENCH_CPU="${BENCH_CPU:-1}"
@@ -34,6 +39,7 @@ ulimit -n "$(ulimit -Hn)"
 
 USERS=$(( IDLE_USERS > LOGIN_USERS ? IDLE_USERS : LOGIN_USERS ))
 USERS=$(( USERS > 2 * PAIRS ? USERS : 2 * PAIRS ))
+USERS=$(( USERS > PRESENCE_USERS ? USERS : PRESENCE_USERS ))
 RESULTS="$WORK/results.jsonl"
 WAXWING="$ROOT/target/release/waxwing"
 BENCH="$ROOT/target/release/waxwing-bench"
@@ -72,6 +78,10 @@ prepare() {
     cat > "$WORK/waxwing/waxwing.toml" <<TOML
 data_dir = "$WORK/waxwing/data"
 log_level = "warn"
+# What the other two run here (rosters, presence, disco, ping, registration):
+# no archive, no carbons, no last activity. Waxwing archives every message by
+# default, and that is measured separately (RESULTS.md, "Archiving on and off").
+modules = ["legacy_session", "ping", "disco", "roster", "presence", "message", "offline", "register"]
 [[hosts]]
 domain = "localhost"
 certificate = "$WORK/certs/localhost.crt"
@@ -173,13 +183,27 @@ run_round() {
     local round=$1 name=$2
     log "round $round: $name"
     start_server "$name"
-    local tag="--label $name"
-    # Idle first: memory per session is only meaningful on a fresh process
-    # (a heap that already grew for other scenarios absorbs new sessions).
-    bench idle --users "$IDLE_USERS" --concurrency "$LOGIN_CONCURRENCY" --pid "$SERVER_PID" $tag | tee -a "$RESULTS" || echo "$name: scenario failed" >&2
-    bench login --users "$LOGIN_USERS" --concurrency "$LOGIN_CONCURRENCY" $tag | tee -a "$RESULTS" || echo "$name: scenario failed" >&2
-    bench messages --pairs "$PAIRS" --window "$WINDOW" --duration "$DURATION" $tag | tee -a "$RESULTS" || echo "$name: scenario failed" >&2
-    bench messages --pairs "$PAIRS" --rate "$RATE" --duration "$DURATION" $tag | tee -a "$RESULTS" || echo "$name: scenario failed" >&2
+    local tag="--label $name" scenario
+    # Idle first (the order of $SCENARIOS is kept): memory per session is only
+    # meaningful on a fresh process (a heap that already grew for other
+    # scenarios absorbs new sessions).
+    for scenario in $SCENARIOS; do
+        case $scenario in
+            idle) bench idle --users "$IDLE_USERS" --concurrency "$LOGIN_CONCURRENCY" --pid "$SERVER_PID" $tag | tee -a "$RESULTS" || echo "$name: scenario failed" >&2 ;;
+            login) bench login --users "$LOGIN_USERS" --concurrency "$LOGIN_CONCURRENCY" $tag | tee -a "$RESULTS" || echo "$name: scenario failed" >&2 ;;
+            messages)
+                bench messages --pairs "$PAIRS" --window "$WINDOW" --duration "$DURATION" $tag | tee -a "$RESULTS" || echo "$name: scenario failed" >&2
+                bench messages --pairs "$PAIRS" --rate "$RATE" --duration "$DURATION" $tag | tee -a "$RESULTS" || echo "$name: scenario failed" >&2 ;;
+            # The first run also subscribes the users to each other (unmeasured);
+            # later runs find the rosters complete.
+            presence)
+                bench presence --users "$PRESENCE_USERS" --contacts "$PRESENCE_CONTACTS" --duration "$DURATION" \
+                    --concurrency "$LOGIN_CONCURRENCY" $tag | tee -a "$RESULTS" || echo "$name: scenario failed" >&2
+                bench presence --users "$PRESENCE_USERS" --contacts "$PRESENCE_CONTACTS" --duration "$DURATION" \
+                    --concurrency "$LOGIN_CONCURRENCY" --relogin $tag | tee -a "$RESULTS" || echo "$name: scenario failed" >&2 ;;
+            *) echo "unknown scenario $scenario (SCENARIOS: idle login messages presence)" >&2 ;;
+        esac
+    done
     stop_server "$name"
 }
 

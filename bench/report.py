@@ -14,8 +14,8 @@ SERVERS = ["waxwing", "prosody", "ejabberd"]
 
 
 def variant(row):
-    if row["scenario"] == "messages":
-        return "messages-" + row["mode"]
+    if row["scenario"] in ("messages", "presence"):
+        return row["scenario"] + "-" + row["mode"]
     return row["scenario"]
 
 
@@ -29,6 +29,11 @@ METRICS = [
     ("messages-window", "Flat-out latency p99", lambda r: r["latency_ms"]["p99"], "ms", False),
     ("messages-rate", "Latency at the fixed rate, p50", lambda r: r["latency_ms"]["p50"], "ms", False),
     ("messages-rate", "Latency at the fixed rate, p99", lambda r: r["latency_ms"]["p99"], "ms", False),
+    ("presence-toggle", "Presence fan-out, unavailable/available", lambda r: r["delivered_per_sec"], "deliveries/s", True),
+    ("presence-toggle", "Presence fan-out latency p50", lambda r: r["latency_ms"]["p50"], "ms", False),
+    ("presence-toggle", "Presence fan-out latency p99", lambda r: r["latency_ms"]["p99"], "ms", False),
+    ("presence-relogin", "Presence fan-out, logging out and in", lambda r: r["delivered_per_sec"], "deliveries/s", True),
+    ("presence-relogin", "Presence fan-out latency p99, logging out and in", lambda r: r["latency_ms"]["p99"], "ms", False),
 ]
 
 
@@ -67,8 +72,16 @@ def main(path):
             params[v] = f"{r['pairs']} sender→receiver pairs, window {r.get('window')} per pair, {r['duration_s']} s"
         elif v == "messages-rate":
             params[v] = f"{r['pairs']} pairs at a total of {r.get('rate')} msgs/s, {r['duration_s']} s"
+        elif v.startswith("presence-"):
+            how = "log out and in again" if r["mode"] == "relogin" else "send unavailable then available"
+            params[v] = (f"{r['users']} users with {r['contacts']} mutual contacts each, all online; "
+                         f"in closed-loop rounds {r['changers_per_round']} of them (no two contacts) {how}; "
+                         f"deliveries are the copies their contacts receive, over about {round(r['duration_s'])} s")
 
     for v, title, get, unit, higher in METRICS:
+        # A run limited to some scenarios (SCENARIOS=...) gets only their tables.
+        if not any(by.get((v, s)) for s in SERVERS):
+            continue
         out.append(f"## {title} ({unit})")
         if v in params:
             out.append("")
@@ -107,6 +120,9 @@ def main(path):
         for r in rs:
             for k, n in (r.get("failures") or {}).items():
                 fails[k] += n
+            # presence: the roster setup's failures too (they cause losses).
+            for k, n in ((r.get("setup") or {}).get("failures") or {}).items():
+                fails["setup " + k] += n
         ftxt = ", ".join(f"{k}: {n}" for k, n in sorted(fails.items())) or "0"
         out.append(f"| {s} | {v} | {lost} | {dup} | {ftxt} |")
     out.append("")

@@ -29,6 +29,9 @@ pub enum Command {
     Idle(IdleOpts),
     /// Message throughput and latency between sender→receiver pairs.
     Messages(MessagesOpts),
+    /// Presence fan-out between users with mutual contacts (set up over
+    /// the protocol): deliveries/s, fan-out latency, loss.
+    Presence(PresenceOpts),
 }
 
 /// How the TLS layer is set up.
@@ -213,6 +216,46 @@ pub struct MessagesOpts {
     #[arg(long, default_value_t = 0)]
     pub body_padding: usize,
     /// Logins in progress at the same time while setting up the pairs.
+    #[arg(long, default_value_t = 20)]
+    pub concurrency: usize,
+}
+
+/// Options of `presence`.
+#[derive(Debug, Clone, Args)]
+pub struct PresenceOpts {
+    #[command(flatten)]
+    pub connect: ConnectOpts,
+    /// Number of accounts (PREFIX0..PREFIX{N-1}); all are online during
+    /// the measurement.
+    #[arg(long, default_value_t = 200)]
+    pub users: usize,
+    /// Mutual contacts per user, an even number below --users: user i has
+    /// the R/2 users on each side of it on a ring of all users.
+    #[arg(long, default_value_t = 20)]
+    pub contacts: usize,
+    /// Measure exactly this many rounds instead of --duration.
+    #[arg(long, conflicts_with = "duration")]
+    pub rounds: Option<usize>,
+    /// Measured seconds: rounds start until this much time has passed.
+    #[arg(long, default_value_t = 10.0)]
+    pub duration: f64,
+    /// Seconds to wait for a round's presence to arrive before the next
+    /// round starts; what has not arrived by the end of the run is lost.
+    #[arg(long, default_value_t = 5.0)]
+    pub drain: f64,
+    /// Changing users log out and in again (a full login with a stamped
+    /// initial presence) instead of sending unavailable then available
+    /// presence on the same session.
+    #[arg(long)]
+    pub relogin: bool,
+    /// Seconds the roster setup waits without any roster changing (for any
+    /// user) before the users still incomplete give up. Generous because a
+    /// server may work through the whole flood of subscription stanzas
+    /// before answering any (Prosody rewrites a roster file per change and
+    /// goes quiet for about 40 s at 500 users × 20 contacts).
+    #[arg(long, default_value_t = 120.0)]
+    pub setup_timeout: f64,
+    /// Logins in progress at the same time (setup and measurement).
     #[arg(long, default_value_t = 20)]
     pub concurrency: usize,
 }

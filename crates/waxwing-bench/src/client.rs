@@ -115,6 +115,14 @@ pub async fn login(target: &Target, user: &str) -> Result<Session, Failure> {
 /// session request where the server demands it), then sends initial
 /// presence.
 pub async fn login_as(target: &Target, user: &str, resource: &str) -> Result<Session, Failure> {
+    let mut session = login_without_presence(target, user, resource).await?;
+    session.conn.send(b"<presence/>", Step::Session).await?;
+    Ok(session)
+}
+
+/// [`login_as`] without the initial presence, for callers that send their
+/// own (`presence` stamps it) or must not be available yet (roster setup).
+pub async fn login_without_presence(target: &Target, user: &str, resource: &str) -> Result<Session, Failure> {
     let started = Instant::now();
     let (mut conn, features) = Connection::secure(target).await?;
     conn.authenticate(target, user, &features).await?;
@@ -126,7 +134,6 @@ pub async fn login_as(target: &Target, user: &str, resource: &str) -> Result<Ses
         conn.legacy_session().await?;
     }
     let login_latency = started.elapsed();
-    conn.send(b"<presence/>", Step::Session).await?;
     Ok(Session { conn, jid, login_latency })
 }
 
@@ -314,7 +321,7 @@ impl Connection {
 
     /// Waits for the result of the IQ `id`, answering pings meanwhile; an
     /// error reply becomes `register:<condition>` in the register step,
-    /// else `bind:<condition>`.
+    /// `roster:<condition>` in the roster step, else `bind:<condition>`.
     pub async fn iq_reply(&mut self, id: &str, step: Step) -> Result<Element, Failure> {
         for _ in 0..MAX_SKIPPED {
             let el = self.next_stanza(step).await?;
@@ -328,6 +335,7 @@ impl Connection {
             return match el.attr("type") {
                 Some("result") => Ok(el),
                 _ if step == Step::Register => Err(Failure::Register(stanza_error_condition(&el))),
+                _ if step == Step::Roster => Err(Failure::Roster(stanza_error_condition(&el))),
                 _ => Err(Failure::Bind(stanza_error_condition(&el))),
             };
         }

@@ -16,6 +16,8 @@ pub enum Step {
     Sasl,
     Bind,
     Register,
+    /// Roster requests and the subscription exchange of `presence` setup.
+    Roster,
     Session,
     Close,
 }
@@ -30,6 +32,7 @@ impl Step {
             Step::Sasl => "sasl",
             Step::Bind => "bind",
             Step::Register => "register",
+            Step::Roster => "roster",
             Step::Session => "session",
             Step::Close => "close",
         }
@@ -63,6 +66,8 @@ pub enum Failure {
     Bind(String),
     /// In-band registration failed with this stanza error condition.
     Register(String),
+    /// A roster request failed with this stanza error condition.
+    Roster(String),
     /// The per-user registration command failed (`exit-1`, `spawn`, ...).
     Command(String),
     /// The server did something the protocol does not allow here.
@@ -83,6 +88,7 @@ impl fmt::Display for Failure {
             Failure::Sasl(condition) => write!(f, "sasl:{condition}"),
             Failure::Bind(condition) => write!(f, "bind:{condition}"),
             Failure::Register(condition) => write!(f, "register:{condition}"),
+            Failure::Roster(condition) => write!(f, "roster:{condition}"),
             Failure::Command(what) => write!(f, "command:{what}"),
             Failure::Protocol(what) => write!(f, "protocol:{what}"),
         }

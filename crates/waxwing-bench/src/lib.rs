@@ -8,7 +8,9 @@
 //!   per-user command such as `prosodyctl register`);
 //! - [`scenario::login`]: full logins per second and their latency;
 //! - [`scenario::idle`]: server memory per established session;
-//! - [`scenario::messages`]: one-to-one message throughput, latency, loss.
+//! - [`scenario::messages`]: one-to-one message throughput, latency, loss;
+//! - [`scenario::presence`]: presence fan-out to mutual contacts (rosters
+//!   set up over the protocol): deliveries/s, latency, loss.
 //!
 //! Progress goes to stderr once a second; each scenario ends with one JSON
 //! line on stdout ([`output`]). The binary is a thin wrapper around
@@ -41,5 +43,6 @@ pub async fn run(cli: Cli) -> Result<Report, String> {
         Command::Login(opts) => scenario::login::run(opts).await.map(Report::Login),
         Command::Idle(opts) => scenario::idle::run(opts).await.map(Report::Idle),
         Command::Messages(opts) => scenario::messages::run(opts).await.map(Report::Messages),
+        Command::Presence(opts) => scenario::presence::run(opts).await.map(Report::Presence),
     }
 }

@@ -11,6 +11,7 @@ use serde::Serialize;
 use crate::scenario::idle::IdleReport;
 use crate::scenario::login::LoginReport;
 use crate::scenario::messages::MessagesReport;
+use crate::scenario::presence::PresenceReport;
 use crate::scenario::register::RegisterReport;
 
 /// The report of any scenario.
@@ -21,6 +22,7 @@ pub enum Report {
     Login(LoginReport),
     Idle(IdleReport),
     Messages(MessagesReport),
+    Presence(PresenceReport),
 }
 
 impl Report {
@@ -39,6 +41,7 @@ impl Report {
             Report::Login(r) => r.ok > 0,
             Report::Idle(r) => r.established > 0,
             Report::Messages(r) => r.delivered > 0,
+            Report::Presence(r) => r.delivered > 0,
         }
     }
 }

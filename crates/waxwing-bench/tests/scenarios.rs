@@ -115,3 +115,43 @@ async fn register_runs_the_command_once_per_user() {
     assert_eq!(r.failures.get("command:exit-1"), Some(&2), "{r:?}");
     drop(dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn presence_sets_up_rosters_and_loses_nothing() {
+    let server = Server::start(10).await;
+    // 10 users, 4 contacts: 10 / (4/2 + 1) = 3 changers per round, each
+    // sending 2 changes that 4 contacts must get.
+    let args = ["--users", "10", "--contacts", "4", "--rounds", "10"];
+    let Report::Presence(r) = bench(server.cli("presence", &args)).await else { panic!("not a presence report") };
+    assert_eq!((r.setup.already, r.setup.completed, r.setup.failed), (0, 10, 0), "{r:?}");
+    assert_eq!((r.online, r.rounds, r.changers_per_round, r.mode), (10, 10, 3, "toggle"), "{r:?}");
+    assert_eq!((r.changes, r.expected, r.delivered), (60, 240, 240), "{r:?}");
+    assert_eq!((r.lost, r.duplicated, r.out_of_order, r.unexpected, r.presence_errors), (0, 0, 0, 0, 0), "{r:?}");
+    // Changers coming back get their contacts' stamped presence again.
+    assert!(r.probe_replies > 0, "{r:?}");
+    assert!(r.failures.is_empty() && r.close_errors == 0, "{r:?}");
+
+    // Again, logging out and in: the rosters are already complete.
+    let args = ["--users", "10", "--contacts", "4", "--rounds", "10", "--relogin"];
+    let Report::Presence(r) = bench(server.cli("presence", &args)).await else { panic!("not a presence report") };
+    assert_eq!((r.setup.already, r.setup.completed), (10, 0), "{r:?}");
+    assert_eq!((r.mode, r.logins, r.expected, r.delivered), ("relogin", 40, 240, 240), "{r:?}");
+    assert_eq!((r.lost, r.duplicated, r.unexpected), (0, 0, 0), "{r:?}");
+    assert!(r.failures.is_empty(), "{r:?}");
+
+    // Fewer contacts: setup removes the others, which then get nothing.
+    let args = ["--users", "10", "--contacts", "2", "--rounds", "5"];
+    let Report::Presence(r) = bench(server.cli("presence", &args)).await else { panic!("not a presence report") };
+    assert_eq!((r.setup.already, r.setup.completed, r.setup.failed), (0, 10, 0), "{r:?}");
+    assert_eq!((r.changers_per_round, r.expected, r.delivered), (5, 100, 100), "{r:?}");
+    assert_eq!((r.lost, r.duplicated, r.unexpected), (0, 0, 0), "{r:?}");
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn presence_rejects_odd_or_too_many_contacts() {
+    for contacts in ["3", "10"] {
+        let cli = support::cli(&["presence", "--insecure", "--users", "10", "--contacts", contacts]);
+        assert!(waxwing_bench::run(cli).await.is_err(), "--contacts {contacts}");
+    }
+}

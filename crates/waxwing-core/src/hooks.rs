@@ -41,6 +41,12 @@ pub enum HookPoint {
     /// subscriptions, probes, bare-JID message delivery and offline storage
     /// live here.
     ToAccount,
+    /// A message for a local user, to its bare JID or to any full JID (bound
+    /// or not), whoever sent it, before it goes on to the account or to a
+    /// session. Runs before [`HookPoint::ToAccount`]. Only messages: presence
+    /// and iq have their own paths. The archive (XEP-0313) and carbons
+    /// (XEP-0280) live here.
+    MessageToUser,
 }
 
 /// The addresses a stanza hook sees, already parsed.
@@ -86,4 +92,17 @@ pub trait SessionHook: Send + Sync + 'static {
 /// what they keep in memory for it.
 pub trait AccountHook: Send + Sync + 'static {
     fn removed<'a>(&'a self, server: &'a Server, bare: &'a Jid) -> HookFuture<'a, ()>;
+}
+
+/// Handles a first-level element a bound client sends that is not a stanza
+/// (a "nonza": XEP-0352's `<active/>`, for example). Without a handler such
+/// an element is a stream error (`unsupported-stanza-type`); a handler may
+/// return one too.
+pub trait NonzaHandler: Send + Sync + 'static {
+    fn handle<'a>(
+        &'a self,
+        server: &'a Server,
+        full: &'a Jid,
+        element: &'a Element,
+    ) -> HookFuture<'a, Result<(), waxwing_proto::StreamError>>;
 }

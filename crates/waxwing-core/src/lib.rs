@@ -6,18 +6,23 @@
 //! declare what they handle ([`module::Module`]).
 
 pub mod hooks;
+pub mod iq_tracker;
 pub mod module;
 pub mod registry;
 pub mod router;
 pub mod server;
 pub mod session;
+pub mod stream_management;
 
 pub use hooks::{
-    AccountHook, DeliveryFilter, Flow, HookFuture, HookPoint, SessionEvent, SessionHook, StanzaContext, StanzaHook,
+    AccountHook, DeliveryFilter, Flow, HookFuture, HookPoint, NonzaHandler, SessionEvent, SessionHook, StanzaContext,
+    StanzaHook,
 };
+pub use iq_tracker::{IqTracker, PendingIq};
 pub use module::{
     DiscoNode, Identity, IqHandler, IqRequest, IqResponse, Module, NodeInfo, NodeQuery, PreAuthIq, PreAuthIqHandler,
     Registrations,
 };
 pub use registry::{Outbound, ResourceInfo, SessionHandle, SessionRegistry};
 pub use server::{AccountGuard, Server, ServerSettings};
+pub use stream_management::StreamManagementSettings;

@@ -14,7 +14,7 @@ use waxwing_jid::Jid;
 use waxwing_proto::{IqType, StanzaError};
 use waxwing_xml::Element;
 
-use crate::hooks::{AccountHook, DeliveryFilter, HookFuture, HookPoint, SessionHook, StanzaHook};
+use crate::hooks::{AccountHook, DeliveryFilter, HookFuture, HookPoint, NonzaHandler, SessionHook, StanzaHook};
 use crate::server::Server;
 
 /// An iq request addressed to the server or to an account it hosts.
@@ -92,6 +92,9 @@ pub struct Identity {
 /// whose hash covers all three).
 pub type LateStreamFeature = Box<dyn Fn(&[Identity], &[&'static str], &[Element]) -> Element + Send + Sync>;
 
+/// A non-stanza element's (namespace, name) and its handler.
+pub(crate) type NonzaEntry = ((&'static str, &'static str), Arc<dyn NonzaHandler>);
+
 /// What one module serves.
 #[derive(Default)]
 pub struct Registrations {
@@ -106,9 +109,11 @@ pub struct Registrations {
     pub(crate) delivery_filters: Vec<Arc<dyn DeliveryFilter>>,
     pub(crate) session_hooks: Vec<Arc<dyn SessionHook>>,
     pub(crate) account_hooks: Vec<Arc<dyn AccountHook>>,
+    pub(crate) nonza_handlers: Vec<NonzaEntry>,
     pub(crate) disco_nodes: Vec<(String, Arc<dyn DiscoNode>)>,
     pub(crate) pre_auth_iqs: Vec<((String, String), Arc<dyn PreAuthIqHandler>)>,
     pub(crate) pre_auth_stream_features: Vec<Element>,
+    pub(crate) stream_management: Option<crate::StreamManagementSettings>,
 }
 
 impl Registrations {
@@ -169,6 +174,11 @@ impl Registrations {
         self.account_hooks.push(Arc::new(hook));
     }
 
+    /// Handles the non-stanza element `<name xmlns='ns'/>` from bound clients.
+    pub fn nonza(&mut self, ns: &'static str, name: &'static str, handler: impl NonzaHandler) {
+        self.nonza_handlers.push(((ns, name), Arc::new(handler)));
+    }
+
     /// Answers XEP-0030 queries to the server that name `node` (e.g.
     /// XEP-0050's `http://jabber.org/protocol/commands`). The disco module
     /// owns the disco iqs and asks [`Server::disco_node`]; a node claimed
@@ -188,6 +198,13 @@ impl Registrations {
     /// is encrypted (XEP-0077's `<register/>`).
     pub fn pre_auth_stream_feature(&mut self, feature: Element) {
         self.pre_auth_stream_features.push(feature);
+    }
+
+    /// Turns on XEP-0198 stream management in the session loop (the
+    /// per-stream mechanism lives in the core: [`crate::stream_management`]).
+    /// The module also registers the `<sm/>` stream feature.
+    pub fn stream_management(&mut self, settings: crate::StreamManagementSettings) {
+        self.stream_management = Some(settings);
     }
 }
 

@@ -4,14 +4,17 @@
 //! on the hot path) from bare JID to that account's bound resources. A
 //! handle is a bounded queue into the session's task plus a kill switch.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use dashmap::DashMap;
 use tokio::sync::{Notify, mpsc};
 use waxwing_jid::Jid;
 use waxwing_proto::StreamError;
 use waxwing_xml::Element;
+
+use crate::stream_management::Takeover;
 
 /// What a session's task is asked to write.
 ///
@@ -145,6 +148,9 @@ struct BoundResource {
     /// RFC 6121 §2.1.6: an "interested resource" has requested the roster and
     /// so receives roster pushes.
     interested: bool,
+    /// XEP-0198: its connection is gone and it waits to be resumed; what is
+    /// queued to it is not being read.
+    hibernating: bool,
 }
 
 /// What the registry knows about one bound resource of an account.
@@ -181,9 +187,35 @@ pub struct Replaced {
     pub presence: Option<Arc<Element>>,
 }
 
+/// Where a resumable session (XEP-0198 §5) takes new connections in.
+struct ResumeSlot {
+    /// The session's account: only it may resume the session.
+    account: Jid,
+    takeovers: mpsc::Sender<Takeover>,
+}
+
+/// Most ended resumable sessions whose count is remembered (see
+/// [`SessionRegistry::remember_ended`]): a few megabytes at most.
+const MAX_ENDED: usize = 10_000;
+
+/// The handled-stanza counts of resumable sessions that ended, oldest first.
+#[derive(Default)]
+struct EndedCounts {
+    by_id: HashMap<String, (Jid, u32)>,
+    order: VecDeque<String>,
+}
+
 #[derive(Default)]
 pub struct SessionRegistry {
     accounts: DashMap<Jid, Vec<BoundResource>>,
+    /// Resumable sessions by resumption id (XEP-0198 `<enabled id=…/>`).
+    resumable: DashMap<String, ResumeSlot>,
+    /// How many bound resources are hibernating: lets hooks skip the
+    /// per-resource check in the usual case of none.
+    hibernating: AtomicUsize,
+    /// Rarely touched (when a resumable session ends, or a late `<resume/>`
+    /// arrives): a plain lock will do.
+    ended: Mutex<EndedCounts>,
 }
 
 impl SessionRegistry {
@@ -198,9 +230,11 @@ impl SessionRegistry {
     pub fn bind(&self, full: &Jid, handle: SessionHandle) -> Option<Replaced> {
         let resource = full.resource().expect("bind needs a full JID").to_string();
         let mut entry = self.accounts.entry(full.bare()).or_default();
-        let fresh = BoundResource { resource, handle, presence: None, priority: 0, interested: false };
+        let fresh =
+            BoundResource { resource, handle, presence: None, priority: 0, interested: false, hibernating: false };
         if let Some(existing) = entry.iter_mut().find(|b| b.resource == fresh.resource) {
             let old = std::mem::replace(existing, fresh);
+            self.forget_hibernating(&old);
             return Some(Replaced { handle: old.handle, presence: old.presence });
         }
         entry.push(fresh);
@@ -216,7 +250,9 @@ impl SessionRegistry {
         let (presence, now_empty) = match self.accounts.get_mut(&bare) {
             Some(mut entry) => {
                 let position = entry.iter().position(|b| b.resource == resource && b.handle.id == id);
-                let presence = position.and_then(|i| entry.remove(i).presence);
+                let removed = position.map(|i| entry.remove(i));
+                removed.iter().for_each(|b| self.forget_hibernating(b));
+                let presence = removed.and_then(|b| b.presence);
                 (presence, entry.is_empty())
             }
             None => (None, false),
@@ -291,6 +327,90 @@ impl SessionRegistry {
         out
     }
 
+    /// Marks the session `id` bound to `full` as hibernating (XEP-0198) or
+    /// back in service.
+    pub(crate) fn set_hibernating(&self, full: &Jid, id: u64, hibernating: bool) {
+        let changed = self.with_resource(full, |b| {
+            let changed = b.handle.id == id && b.hibernating != hibernating;
+            if changed {
+                b.hibernating = hibernating;
+            }
+            changed
+        });
+        if changed == Some(true) {
+            if hibernating {
+                self.hibernating.fetch_add(1, Ordering::Relaxed);
+            } else {
+                self.hibernating.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    fn forget_hibernating(&self, removed: &BoundResource) {
+        if removed.hibernating {
+            self.hibernating.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether the session bound to `full` is hibernating: its client is
+    /// not connected, and what is queued to it waits for a resumption.
+    pub fn is_hibernating(&self, full: &Jid) -> bool {
+        self.with_resource(full, |b| b.hibernating).unwrap_or(false)
+    }
+
+    /// Whether any session is hibernating (cheap: one atomic read).
+    pub fn any_hibernating(&self) -> bool {
+        self.hibernating.load(Ordering::Relaxed) > 0
+    }
+
+    /// Makes a session resumable under `id` until [`SessionRegistry::forget_resumption`].
+    pub(crate) fn offer_resumption(&self, id: String, account: Jid, takeovers: mpsc::Sender<Takeover>) {
+        self.resumable.insert(id, ResumeSlot { account, takeovers });
+    }
+
+    /// Where to send a takeover of the session resumable under `id`, if
+    /// there is one and it belongs to `account` (bare JID).
+    pub(crate) fn resumption(&self, id: &str, account: &Jid) -> Option<mpsc::Sender<Takeover>> {
+        let slot = self.resumable.get(id)?;
+        (slot.account == *account).then(|| slot.takeovers.clone())
+    }
+
+    pub(crate) fn forget_resumption(&self, id: &str) {
+        self.resumable.remove(id);
+    }
+
+    /// Remembers how many stanzas a resumable session that ended had handled,
+    /// so that a client trying to resume it late learns which of its
+    /// unacknowledged stanzas need not be sent again (XEP-0198 §5,
+    /// `<failed h=…/>`). The oldest are forgotten first.
+    pub(crate) fn remember_ended(&self, id: String, account: Jid, handled: u32) {
+        let mut ended = self.ended.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        while ended.by_id.len() >= MAX_ENDED {
+            let Some(oldest) = ended.order.pop_front() else { break };
+            ended.by_id.remove(&oldest);
+        }
+        if ended.order.len() >= 2 * MAX_ENDED {
+            // Ids already taken linger in `order`; drop them now and then.
+            let EndedCounts { by_id, order } = &mut *ended;
+            order.retain(|id| by_id.contains_key(id));
+        }
+        ended.order.push_back(id.clone());
+        ended.by_id.insert(id, (account, handled));
+    }
+
+    /// The count remembered for the ended session `id` of `account`, once.
+    pub(crate) fn take_ended(&self, id: &str, account: &Jid) -> Option<u32> {
+        let mut ended = self.ended.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        match ended.by_id.get(id) {
+            Some((owner, handled)) if owner == account => {
+                let handled = *handled;
+                ended.by_id.remove(id);
+                Some(handled)
+            }
+            _ => None,
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.accounts.iter().map(|e| e.value().len()).sum()
     }
@@ -321,6 +441,43 @@ mod tests {
         reg.unbind(&jid("u@x/r"), b.id());
         assert!(reg.get(&jid("u@x/r")).is_none());
         assert!(reg.is_empty());
+    }
+
+    #[test]
+    fn hibernation_is_counted_until_resumed_replaced_or_unbound() {
+        let reg = SessionRegistry::new();
+        let (a, _rx_a, _) = SessionHandle::new(4);
+        let (b, _rx_b, _) = SessionHandle::new(4);
+        let full = jid("u@x/r");
+        reg.bind(&full, a.clone());
+        // Only the session that holds the JID can mark it.
+        reg.set_hibernating(&full, b.id(), true);
+        assert!(!reg.any_hibernating());
+        reg.set_hibernating(&full, a.id(), true);
+        reg.set_hibernating(&full, a.id(), true);
+        assert!(reg.is_hibernating(&full) && reg.any_hibernating());
+        reg.set_hibernating(&full, a.id(), false);
+        assert!(!reg.any_hibernating());
+        reg.set_hibernating(&full, a.id(), true);
+        reg.bind(&full, b.clone());
+        assert!(!reg.any_hibernating() && !reg.is_hibernating(&full), "replaced");
+        reg.set_hibernating(&full, b.id(), true);
+        reg.unbind(&full, b.id());
+        assert!(!reg.any_hibernating(), "unbound");
+    }
+
+    #[test]
+    fn ended_counts_are_told_once_and_only_to_their_account() {
+        let reg = SessionRegistry::new();
+        reg.remember_ended("id1".into(), jid("u@x"), 7);
+        assert_eq!(reg.take_ended("id1", &jid("v@x")), None);
+        assert_eq!(reg.take_ended("id1", &jid("u@x")), Some(7));
+        assert_eq!(reg.take_ended("id1", &jid("u@x")), None);
+        for n in 0..MAX_ENDED + 5 {
+            reg.remember_ended(format!("n{n}"), jid("u@x"), n as u32);
+        }
+        assert_eq!(reg.take_ended("n0", &jid("u@x")), None, "the oldest are forgotten");
+        assert_eq!(reg.take_ended(&format!("n{}", MAX_ENDED + 4), &jid("u@x")), Some(MAX_ENDED as u32 + 4));
     }
 
     #[test]

@@ -41,12 +41,30 @@ impl Server {
             return self.bounce(&stanza, StanzaErrorCondition::RemoteServerNotFound);
         }
         let is_iq = stanza.name == "iq";
+        let stanza = if stanza.name == "message" && to.node().is_some() && !self.message_to_user_hooks.is_empty() {
+            let Some(stanza) = self.run_hooks(&self.message_to_user_hooks, context, stanza).await else { return };
+            stanza
+        } else {
+            stanza
+        };
         match (to.node().is_some(), to.resource().is_some()) {
             // The server itself, or an account on whose behalf the server answers iqs (RFC 6121 §8.5.1, §8.5.2.1.3).
             (_, false) if is_iq => self.handle_iq(&context.from, to.clone(), stanza).await,
             (false, _) => self.to_server(to, stanza),
             (true, false) => self.to_account(context, stanza).await,
             (true, true) => self.to_full(context, stanza).await,
+        }
+    }
+
+    /// Routes again a stanza that was queued to a session which ended before
+    /// writing it: as [`Server::route`] to a full JID, but without the
+    /// [`HookPoint::MessageToUser`] hooks, which saw it the first time (it
+    /// must not be archived or copied twice).
+    pub async fn reroute_undelivered(&self, context: &StanzaContext, stanza: Element) {
+        if context.to.resource().is_some() && self.is_local_domain(context.to.domain()) {
+            self.to_full(context, stanza).await
+        } else {
+            self.route(context, stanza).await
         }
     }
 
@@ -150,7 +168,10 @@ impl Server {
             return self.bounce(&stanza, StanzaErrorCondition::BadRequest);
         };
         if !iq_type.is_request() {
-            // Responses to the server (our pings, later our own requests) end here.
+            // Responses to the server or to an account: answers to requests
+            // the server sent (XEP-0357 notifications…) go to whoever waits
+            // for them; the rest (answers to our keepalive pings) end here.
+            self.iq_tracker.resolve(from, stanza);
             return;
         }
         let Some(payload) = view.iq_payload() else {
@@ -174,6 +195,20 @@ impl Server {
             },
         };
         self.deliver_reply(reply);
+    }
+
+    /// Sends an iq request (get or set) from `from` — the server's domain or
+    /// a local account's bare JID — to `to`, with a fresh `id`, and returns
+    /// what resolves with its answer. An error the server itself generates
+    /// because `to` cannot be reached counts as an answer. Callers should
+    /// wait with a timeout: the addressee may never answer.
+    pub async fn send_iq(&self, from: &Jid, to: &Jid, mut iq: Element) -> crate::iq_tracker::PendingIq {
+        let pending = self.iq_tracker.track(to);
+        iq.set_attr("id", pending.id());
+        iq.set_attr("from", from.as_str());
+        iq.set_attr("to", to.as_str());
+        self.route(&StanzaContext { from: from.clone(), to: to.clone() }, iq).await;
+        pending
     }
 
     /// Whether a local account exists (a storage failure counts as no).
@@ -204,6 +239,14 @@ impl Server {
     /// sessions: a reply must never be stored or forwarded elsewhere.
     pub fn deliver_reply(&self, reply: Element) {
         let Some(to) = reply.attr("to").and_then(|t| Jid::parse(t).ok()) else { return };
+        if to.resource().is_none() && reply.name == "iq" {
+            // An error the server generated for one of its own requests
+            // (see [`Server::send_iq`]): no session has a bare JID.
+            if let Some(from) = reply.attr("from").and_then(|f| Jid::parse(f).ok()) {
+                self.iq_tracker.resolve(&from, reply);
+            }
+            return;
+        }
         if let Some(handle) = self.sessions.get(&to) {
             let _ = handle.send(reply);
         }

@@ -17,7 +17,7 @@ use waxwing_xml::Element;
 use dashmap::DashMap;
 use waxwing_jid::Jid;
 
-use crate::hooks::{AccountHook, DeliveryFilter, HookPoint, SessionEvent, SessionHook, StanzaHook};
+use crate::hooks::{AccountHook, DeliveryFilter, HookPoint, NonzaHandler, SessionEvent, SessionHook, StanzaHook};
 use crate::module::{DiscoNode, Identity, IqHandler, IqKey, Module, PreAuthIq, PreAuthIqHandler, Registrations};
 use crate::registry::SessionRegistry;
 
@@ -60,9 +60,12 @@ pub struct Server {
     stream_features: Vec<Element>,
     pub(crate) from_client_hooks: Vec<Arc<dyn StanzaHook>>,
     pub(crate) to_account_hooks: Vec<Arc<dyn StanzaHook>>,
+    pub(crate) message_to_user_hooks: Vec<Arc<dyn StanzaHook>>,
     pub(crate) delivery_filters: Vec<Arc<dyn DeliveryFilter>>,
     session_hooks: Vec<Arc<dyn SessionHook>>,
     account_hooks: Vec<Arc<dyn AccountHook>>,
+    /// Few (a handful of XEPs use them) and rare on the wire: a list will do.
+    nonza_handlers: Vec<crate::module::NonzaEntry>,
     /// One async lock per account with work in progress (DESIGN.md,
     /// Concurrency): roster and subscription changes of one account happen
     /// in order even when several of its resources act at once.
@@ -78,6 +81,10 @@ pub struct Server {
     /// Handlers of iqs sent before authentication, by payload (namespace, name).
     pre_auth_iqs: HashMap<(String, String), Arc<dyn PreAuthIqHandler>>,
     pre_auth_stream_features: Vec<Element>,
+    /// XEP-0198, if a module turned it on.
+    stream_management: Option<crate::StreamManagementSettings>,
+    /// Iq requests the server sent and whose answers it waits for.
+    pub iq_tracker: crate::iq_tracker::IqTracker,
 }
 
 impl Server {
@@ -88,7 +95,9 @@ impl Server {
         let mut iq_handlers = HashMap::new();
         let mut disco_nodes = HashMap::new();
         let mut pre_auth_iqs = HashMap::new();
+        let mut nonza_handlers = Vec::new();
         let mut pre_auth_stream_features = Vec::new();
+        let mut stream_management = None;
         let mut all = Registrations::default();
         let mut module_names = Vec::new();
         for module in modules {
@@ -115,7 +124,14 @@ impl Server {
                     );
                 }
             }
+            for (key, handler) in reg.nonza_handlers {
+                if nonza_handlers.iter().any(|(k, _)| *k == key) {
+                    panic!("module {} handles the element {key:?} that another module handles", module.name());
+                }
+                nonza_handlers.push((key, handler));
+            }
             pre_auth_stream_features.extend(reg.pre_auth_stream_features);
+            stream_management = reg.stream_management.or(stream_management);
             all.disco_features.extend(reg.disco_features);
             all.account_disco_features.extend(reg.account_disco_features);
             all.identities.extend(reg.identities);
@@ -153,13 +169,17 @@ impl Server {
         Arc::new(Server {
             from_client_hooks: hooks_at(HookPoint::FromClient),
             to_account_hooks: hooks_at(HookPoint::ToAccount),
+            message_to_user_hooks: hooks_at(HookPoint::MessageToUser),
             delivery_filters: all.delivery_filters,
             session_hooks: all.session_hooks,
             account_hooks: all.account_hooks,
+            nonza_handlers,
             account_locks: DashMap::new(),
             disco_nodes,
             pre_auth_iqs,
             pre_auth_stream_features,
+            stream_management,
+            iq_tracker: crate::iq_tracker::IqTracker::new(),
             account_disco_features,
             identities,
             disco_extensions,
@@ -193,6 +213,11 @@ impl Server {
     /// The XEP-0030 features of the enabled modules.
     pub fn disco_features(&self) -> &[&'static str] {
         &self.disco_features
+    }
+
+    /// The handler of a non-stanza element from bound clients, by namespace and name.
+    pub fn nonza_handler(&self, ns: &str, name: &str) -> Option<&Arc<dyn NonzaHandler>> {
+        self.nonza_handlers.iter().find(|((n, e), _)| *n == ns && *e == name).map(|(_, handler)| handler)
     }
 
     /// The XEP-0030 features of an account's bare JID.
@@ -265,6 +290,16 @@ impl Server {
 
     pub(crate) fn begin_shutdown(&self) {
         self.shutdown.send_replace(true);
+    }
+
+    /// The XEP-0198 settings, if stream management is on.
+    pub fn stream_management(&self) -> Option<&crate::StreamManagementSettings> {
+        self.stream_management.as_ref()
+    }
+
+    /// Whether [`crate::session::shutdown_all`] has begun.
+    pub fn is_shutting_down(&self) -> bool {
+        *self.shutdown.borrow()
     }
 
     pub fn module_names(&self) -> &[&'static str] {

@@ -1,12 +1,15 @@
 //! A client session after authentication: resource binding (RFC 6120 §7),
 //! then the loop that reads the client's stanzas, stamps and routes them,
-//! and writes what others send it.
+//! and writes what others send it. With XEP-0198 stream management the loop
+//! also counts and acknowledges stanzas, and a resumable session outlives
+//! its connection ("hibernates") until its client resumes it or time is up.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use waxwing_jid::{Jid, resourceprep};
 use waxwing_net::c2s::Authenticated;
@@ -17,6 +20,7 @@ use waxwing_xml::{Element, StreamEvent};
 use crate::hooks::{SessionEvent, StanzaContext};
 use crate::registry::{KillSwitch, Outbound, SessionHandle};
 use crate::server::Server;
+use crate::stream_management::{self as sm, Resumption, SmState, StreamManagementSettings, Takeover, TooHigh};
 
 /// Stanzas written per flush: enough to batch a burst into few TLS records
 /// and syscalls, few enough to keep reading the client in between.
@@ -45,26 +49,55 @@ pub async fn run(server: Arc<Server>, auth: Box<Authenticated>) {
         let Bound { full, handle, queue, kill } = bound;
         tracing::info!(jid = %full, peer = %stream.peer(), "session bound");
         Box::pin(server.session_event(&full, SessionEvent::Bound)).await;
-        let session = Box::new(Session { server: &server, full, stream, queue, kill, ping_outstanding: None });
+        let session =
+            Box::new(Session { server: &server, full, stream, queue, kill, ping_outstanding: None, sm: None });
         Box::pin(serve(session, handle, domain))
     };
     serving.await
 }
 
-/// The bound session's life: serve, unbind, close.
+/// The bound session's life: serve (hibernating and resuming as XEP-0198
+/// allows), then unbind and close.
 async fn serve(mut session: Box<Session<'_>>, handle: SessionHandle, domain: String) {
-    let ending = session.serve().await;
+    let mut ending = session.serve().await;
+    let ending = loop {
+        let (takeover, old_is_open) = match ending {
+            // XEP-0198 §5: a client may resume before we noticed its old
+            // connection died; that connection is closed, the new one serves.
+            Ending::TakenOver(takeover) => (takeover, true),
+            ending if session.hibernates_after(&ending) => {
+                let (server, id) = (session.server, handle.id());
+                server.sessions.set_hibernating(&session.full, id, true);
+                let woken = Box::pin(session.hibernate()).await;
+                server.sessions.set_hibernating(&session.full, id, false);
+                match woken {
+                    Ok(takeover) => (Box::new(takeover), false),
+                    Err(ending) => break ending,
+                }
+            }
+            ending => break ending,
+        };
+        let h = session.take_stream(*takeover, old_is_open, &domain);
+        ending = match Box::pin(session.resume(h)).await {
+            Ok(()) => session.serve().await,
+            Err(ending) => ending,
+        };
+    };
     let presence = session.server.sessions.unbind(&session.full, handle.id());
+    let unacked = session.end_stream_management();
     let Session { server, stream, full, queue, .. } = *session;
-    // Stanzas still queued are not lost silently: messages and iq requests
-    // are bounced or rerouted as if the session had already gone.
-    Box::pin(reroute_queued(server, &full, queue)).await;
+    // Stanzas written but never acknowledged (XEP-0198), and those still
+    // queued, are not lost silently: messages and iq requests are rerouted
+    // or bounced as if the session had already gone.
+    Box::pin(reroute_unwritten(server, &full, unacked, queue)).await;
     let presence = presence.map(Arc::unwrap_or_clone);
     Box::pin(server.session_event(&full, SessionEvent::Closed { presence })).await;
     Box::pin(finish(stream, ending, &full, &domain)).await;
 }
 
-/// Binds a resource, or closes the stream as the failure requires.
+/// Binds a resource, or closes the stream as the failure requires. Returns
+/// `None` also when the stream resumed a hibernated session (whose task
+/// serves it from then on).
 async fn binding_phase(
     server: &Server,
     mut stream: XmppStream,
@@ -72,36 +105,88 @@ async fn binding_phase(
     domain: &str,
 ) -> Option<(XmppStream, Bound)> {
     let mut shutdown = server.shutdown_signal();
-    let binding = tokio::time::timeout(server.settings.bind_timeout, bind(server, &mut stream, jid));
-    let error = match tokio::select! {
-        bound = binding => bound,
-        _ = shutdown.wait_for(|down| *down) => Ok(Err(Ending::Error(StreamError::new(StreamErrorCondition::SystemShutdown)))),
-    } {
-        Ok(Ok(bound)) => return Some((stream, bound)),
-        Ok(Err(Ending::Error(error))) => error,
-        Ok(Err(Ending::ClientClosed)) => {
-            stream.close(false).await;
-            return None;
-        }
-        Ok(Err(Ending::Lost)) => return None,
-        Err(_) => StreamError::with_text(StreamErrorCondition::ConnectionTimeout, "no resource bound in time"),
-    };
-    stream.fail(&error, ns::CLIENT, domain).await;
-    None
+    let deadline = Instant::now() + server.settings.bind_timeout;
+    loop {
+        let binding = tokio::time::timeout_at(deadline, bind(server, &mut stream, jid));
+        let error = match tokio::select! {
+            bound = binding => bound,
+            _ = shutdown.wait_for(|down| *down) => Ok(Err(Ending::Error(StreamError::new(StreamErrorCondition::SystemShutdown)))),
+        } {
+            Ok(Ok(Binding::Bound(bound))) => return Some((stream, bound)),
+            Ok(Ok(Binding::Resume { previd, h })) => match Box::pin(hand_over(server, stream, jid, &previd, h)).await {
+                Ok(()) => return None,
+                Err(back) => {
+                    stream = back;
+                    // XEP-0198 §5: unknown, expired, or another account's
+                    // session (we do not say which). The client may bind
+                    // instead; if the session ended lately, `h` tells it
+                    // which of its stanzas were handled.
+                    let mut failed = sm::failed("item-not-found");
+                    if let Some(h) = server.sessions.take_ended(&previd, &jid.bare()) {
+                        failed.set_attr("h", h.to_string());
+                    }
+                    let failed = failed.to_bytes(ns::CLIENT);
+                    if stream.send(&failed).await.is_err() {
+                        return None;
+                    }
+                    continue;
+                }
+            },
+            Ok(Err(Ending::Error(error))) => error,
+            Ok(Err(Ending::ClientClosed)) => {
+                stream.close(false).await;
+                return None;
+            }
+            Ok(Err(_)) => return None,
+            Err(_) => StreamError::with_text(StreamErrorCondition::ConnectionTimeout, "no resource bound in time"),
+        };
+        stream.fail(&error, ns::CLIENT, domain).await;
+        return None;
+    }
 }
 
-/// Hands what a closed session never wrote back to the router, which now
-/// treats its full JID as unavailable (RFC 6121 §8.5.3.2): messages fall back
-/// to the account, iq requests get `service-unavailable`.
-async fn reroute_queued(server: &Server, full: &Jid, mut queue: mpsc::Receiver<Outbound>) {
+/// Gives a new connection to the hibernated (or still connected) session
+/// resumable as `previd` if it belongs to `account`; hands the stream back
+/// when there is no such session (any more).
+async fn hand_over(server: &Server, stream: XmppStream, account: &Jid, previd: &str, h: u32) -> Result<(), XmppStream> {
+    let Some(takeovers) = server.sessions.resumption(previd, &account.bare()) else { return Err(stream) };
+    let (back, returned) = oneshot::channel();
+    if let Err(mpsc::error::SendError(takeover)) = takeovers.send(Takeover { stream, h, back }).await {
+        return Err(takeover.stream);
+    }
+    // The session either takes the stream (dropping `back`) or, ending at
+    // this very moment, gives it back.
+    returned.await.map_or(Ok(()), Err)
+}
+
+/// Hands what a closed session never wrote, or wrote without the client
+/// acknowledging it, back to the router, which now treats its full JID as
+/// unavailable (RFC 6121 §8.5.3.2): messages fall back to the account (another
+/// resource, or offline storage), iq requests get `service-unavailable`.
+/// Presence is not re-sent: it is stale, and the contacts learn the session
+/// is gone from its unavailable presence. Nor are messages from the account's
+/// own bare JID: those are copies the server made for this one session
+/// (XEP-0280 carbons, XEP-0313 results) of messages that exist elsewhere, and
+/// handing them to the other resources would duplicate them there.
+async fn reroute_unwritten(
+    server: &Server,
+    full: &Jid,
+    unacked: VecDeque<Box<Element>>,
+    mut queue: mpsc::Receiver<Outbound>,
+) {
     queue.close();
-    while let Ok(Outbound::Stanza(stanza)) = queue.try_recv() {
+    let queued = std::iter::from_fn(|| match queue.try_recv() {
+        Ok(Outbound::Stanza(stanza)) => Some(stanza),
+        Err(_) => None,
+    });
+    for stanza in unacked.into_iter().chain(queued) {
         let from = stanza.attr("from").and_then(|f| Jid::parse(f).ok());
         let Some(from) = from else { continue };
-        if stanza.name == "presence" {
+        let copy = stanza.name == "message" && from.resource().is_none() && from == full.bare();
+        if stanza.name == "presence" || copy {
             continue;
         }
-        server.route(&StanzaContext { from, to: full.clone() }, *stanza).await;
+        server.reroute_undelivered(&StanzaContext { from, to: full.clone() }, *stanza).await;
     }
 }
 
@@ -116,7 +201,14 @@ async fn finish(stream: XmppStream, ending: Ending, full: &Jid, domain: &str) {
             tracing::info!(jid = %full, "session closed by the client");
             stream.close(false).await
         }
-        Ending::Lost => tracing::info!(jid = %full, "connection lost"),
+        Ending::TooHigh(too_high) => {
+            tracing::info!(jid = %full, h = too_high.h, sent = too_high.sent, "client acknowledged more than was sent");
+            let mut stream = stream;
+            if stream.send(&sm::too_high_error(&too_high)).await.is_ok() {
+                stream.close(false).await;
+            }
+        }
+        Ending::Lost | Ending::TakenOver(_) => tracing::info!(jid = %full, "connection lost"),
     }
 }
 
@@ -137,6 +229,10 @@ enum Ending {
     ClientClosed,
     /// The connection is gone.
     Lost,
+    /// XEP-0198 §4: the client acknowledged stanzas never sent.
+    TooHigh(TooHigh),
+    /// A new connection resumed this session (XEP-0198 §5).
+    TakenOver(Box<Takeover>),
 }
 
 impl From<ReadError> for Ending {
@@ -148,6 +244,12 @@ impl From<ReadError> for Ending {
     }
 }
 
+/// What the client did instead of failing: bind, or ask to resume a session.
+enum Binding {
+    Bound(Bound),
+    Resume { previd: String, h: u32 },
+}
+
 struct Bound {
     full: Jid,
     handle: SessionHandle,
@@ -156,13 +258,30 @@ struct Bound {
 }
 
 /// Waits for the bind request, answering anything else as RFC 6120 §7 asks.
-async fn bind(server: &Server, stream: &mut XmppStream, account: &Jid) -> Result<Bound, Ending> {
+async fn bind(server: &Server, stream: &mut XmppStream, account: &Jid) -> Result<Binding, Ending> {
     loop {
         let el = match stream.next_event().await? {
             StreamEvent::Stanza(el) => el,
             StreamEvent::Close => return Err(Ending::ClientClosed),
             StreamEvent::Open(_) => return Err(Ending::Error(StreamError::new(StreamErrorCondition::BadFormat))),
         };
+        if el.ns == sm::NS && server.stream_management().is_some() {
+            let answer = match el.name.as_str() {
+                // XEP-0198 §5: resumption replaces binding.
+                "resume" => match (el.attr("previd"), sm::parse_h(&el)) {
+                    (Some(previd), Some(h)) => return Ok(Binding::Resume { previd: previd.to_string(), h }),
+                    _ => Some(sm::failed("bad-request")),
+                },
+                // §3: stream management is enabled after binding.
+                "enable" => Some(sm::failed("unexpected-request")),
+                // `<r/>`/`<a/>`: nothing is counted before `<enable/>`.
+                _ => None,
+            };
+            if let Some(answer) = answer {
+                stream.send(&answer.to_bytes(ns::CLIENT)).await.map_err(|_| Ending::Lost)?;
+            }
+            continue;
+        }
         let is_bind = el.is("iq", ns::CLIENT)
             && el.attr("type") == Some("set")
             && el.elements().count() == 1
@@ -210,7 +329,7 @@ async fn bind(server: &Server, stream: &mut XmppStream, account: &Jid) -> Result
             Some(Element::new("bind", ns::BIND).with_child(Element::new("jid", ns::BIND).with_text(full.to_string()))),
         );
         stream.send(&reply.to_bytes(ns::CLIENT)).await.map_err(|_| Ending::Lost)?;
-        return Ok(Bound { full, handle, queue, kill });
+        return Ok(Binding::Bound(Bound { full, handle, queue, kill }));
     }
 }
 
@@ -229,6 +348,8 @@ struct Session<'a> {
     kill: Arc<KillSwitch>,
     /// When the server's keepalive ping was sent, if unanswered.
     ping_outstanding: Option<Instant>,
+    /// XEP-0198 state once the client enabled it: one pointer otherwise.
+    sm: Option<Box<SmState>>,
 }
 
 impl Session<'_> {
@@ -270,10 +391,11 @@ impl Session<'_> {
                     }
                 }
                 Some(out) = self.queue.recv() => {
-                    if Box::pin(self.write_batch(out)).await.is_err() {
-                        return Ending::Lost;
+                    if let Err(ending) = Box::pin(self.write_batch(out)).await {
+                        return ending;
                     }
                 }
+                Some(takeover) = next_takeover(&mut self.sm) => return Ending::TakenOver(Box::new(takeover)),
                 _ = &mut timer => {
                     if let Err(ending) = Box::pin(self.keepalive()).await {
                         return ending;
@@ -298,7 +420,7 @@ impl Session<'_> {
     }
 
     /// Writes everything queued, for a session told to close after it.
-    async fn flush_queued(&mut self) -> std::io::Result<()> {
+    async fn flush_queued(&mut self) -> Result<(), Ending> {
         while let Ok(first) = self.queue.try_recv() {
             self.write_batch(first).await?;
         }
@@ -306,17 +428,57 @@ impl Session<'_> {
     }
 
     /// Writes `first` and whatever else is already queued, then flushes once.
-    async fn write_batch(&mut self, first: Outbound) -> std::io::Result<()> {
+    /// With stream management the written stanzas are kept until acknowledged,
+    /// and one `<r/>` rides along in the same write when none is outstanding:
+    /// acks then follow the traffic, without a timer per session.
+    async fn write_batch(&mut self, first: Outbound) -> Result<(), Ending> {
         let mut buf = Vec::with_capacity(1024);
-        let Outbound::Stanza(el) = first;
-        el.write_to(&mut buf, ns::CLIENT);
+        let max_unacked = self.server.stream_management().map_or(usize::MAX, |s| s.max_unacked);
+        let mut overflow = self.write_one(first, &mut buf, max_unacked);
         for _ in 1..WRITE_BATCH {
             match self.queue.try_recv() {
-                Ok(Outbound::Stanza(el)) => el.write_to(&mut buf, ns::CLIENT),
+                Ok(out) => overflow |= self.write_one(out, &mut buf, max_unacked),
                 Err(_) => break,
             }
         }
-        self.stream.send(&buf).await
+        if let Some(sm) = self.sm.as_mut()
+            && sm.wants_ack()
+            && !overflow
+        {
+            sm::request().write_to(&mut buf, ns::CLIENT);
+            sm.requested_at = Some(sm.sent);
+        }
+        if !buf.is_empty() {
+            self.stream.send(&buf).await.map_err(|_| Ending::Lost)?;
+        }
+        if overflow {
+            // The client does not acknowledge: its session ends, and what it
+            // did not acknowledge is rerouted rather than kept without bound.
+            return Err(Ending::Error(StreamError::with_text(
+                StreamErrorCondition::PolicyViolation,
+                "too many unacknowledged stanzas",
+            )));
+        }
+        Ok(())
+    }
+
+    /// Serialises one stanza into `buf`, keeping it if stream management is
+    /// on. Once `max_unacked` are waiting for an ack nothing more is written
+    /// (it is kept, to be rerouted when the session ends); returns whether
+    /// that limit was reached.
+    fn write_one(&mut self, out: Outbound, buf: &mut Vec<u8>, max_unacked: usize) -> bool {
+        let Outbound::Stanza(el) = out;
+        let Some(sm) = self.sm.as_mut() else {
+            el.write_to(buf, ns::CLIENT);
+            return false;
+        };
+        if sm.unacked.len() >= max_unacked {
+            sm.unacked.push_back(el);
+            return true;
+        }
+        el.write_to(buf, ns::CLIENT);
+        sm.sent(el);
+        false
     }
 
     /// A timer fired: release idle buffers, or, if the client has been silent
@@ -346,6 +508,14 @@ impl Session<'_> {
         if last_read + self.server.settings.idle_timeout > Instant::now() {
             return Ok(());
         }
+        if let Some(sm) = self.sm.as_mut() {
+            // With stream management on, `<r/>` proves the client alive just
+            // as well, without a stanza to count and keep.
+            sm.requested_at.get_or_insert(sm.sent);
+            self.stream.send(&sm::request().to_bytes(ns::CLIENT)).await.map_err(|_| Ending::Lost)?;
+            self.ping_outstanding = Some(Instant::now());
+            return Ok(());
+        }
         let ping = Element::new("iq", ns::CLIENT)
             .with_attr("type", "get")
             .with_attr("id", format!("wx-ping-{}", &new_stream_id()[..8]))
@@ -360,6 +530,16 @@ impl Session<'_> {
     /// A stanza from the client: check and stamp `from`, then route it.
     async fn handle_client_stanza(&mut self, mut el: Element) -> Result<(), Ending> {
         let is_stanza = el.ns == ns::CLIENT && matches!(el.name.as_str(), "message" | "presence" | "iq");
+        let server = self.server;
+        if !is_stanza
+            && el.ns == sm::NS
+            && let Some(settings) = server.stream_management()
+        {
+            return self.stream_management(&el, settings).await;
+        }
+        if !is_stanza && let Some(handler) = self.server.nonza_handler(&el.ns, &el.name) {
+            return handler.handle(self.server, &self.full, &el).await.map_err(Ending::Error);
+        }
         if !is_stanza {
             // RFC 6120 §4.9.3.21: a first-level element we do not understand.
             return Err(Ending::Error(StreamError::with_text(
@@ -380,7 +560,173 @@ impl Session<'_> {
         }
         el.set_attr("from", self.full.as_str());
         self.server.route_from_client(&self.full, el).await;
+        // XEP-0198 §4: counted once handled. The loop reads the next element
+        // only after routing returned, so an `<a/>` covers only stanzas that
+        // were routed (a message to an offline user: stored durably).
+        if let Some(sm) = self.sm.as_mut() {
+            sm.handled_one();
+        }
         Ok(())
+    }
+
+    /// `<enable/>`, `<r/>`, `<a/>` (XEP-0198 §3, §4), and what is out of
+    /// place after binding.
+    async fn stream_management(&mut self, el: &Element, settings: &StreamManagementSettings) -> Result<(), Ending> {
+        let answer = match (el.name.as_str(), self.sm.as_mut()) {
+            ("enable", None) => Some(self.enable(el, settings)),
+            ("r", Some(sm)) => Some(sm::ack(sm.handled)),
+            ("a", Some(sm)) => {
+                let Some(h) = sm::parse_h(el) else {
+                    return Err(Ending::Error(StreamError::with_text(
+                        StreamErrorCondition::BadFormat,
+                        "<a/> needs an unsigned 32-bit h",
+                    )));
+                };
+                sm.acknowledge(h).map_err(Ending::TooHigh)?;
+                if sm.answered() {
+                    sm.requested_at = Some(sm.sent);
+                    Some(sm::request())
+                } else {
+                    None
+                }
+            }
+            // Nothing is counted before `<enable/>`: there is nothing to answer.
+            ("r" | "a", None) => None,
+            // Enabling twice (§3), resuming a bound session (§5), or an
+            // element XEP-0198 does not define for clients.
+            _ => Some(sm::failed("unexpected-request")),
+        };
+        match answer {
+            Some(answer) => self.stream.send(&answer.to_bytes(ns::CLIENT)).await.map_err(|_| Ending::Lost),
+            None => Ok(()),
+        }
+    }
+
+    /// Turns stream management on; resumable if the client asks and the
+    /// server allows it, for the shorter of our timeout and the client's
+    /// `max` (§3). Returns `<enabled/>`.
+    fn enable(&mut self, el: &Element, settings: &StreamManagementSettings) -> Element {
+        let mut timeout = settings.resume_timeout;
+        if let Some(max) = el.attr("max").and_then(|m| m.parse::<u64>().ok()) {
+            timeout = timeout.min(Duration::from_secs(max));
+        }
+        let wants_resumption = matches!(el.attr("resume"), Some("true" | "1"));
+        let mut enabled = Element::new("enabled", sm::NS);
+        let resumption = (wants_resumption && !timeout.is_zero()).then(|| {
+            let id = new_stream_id();
+            let (offer, takeovers) = mpsc::channel(1);
+            self.server.sessions.offer_resumption(id.clone(), self.full.bare(), offer);
+            enabled = Element::new("enabled", sm::NS)
+                .with_attr("id", id.clone())
+                .with_attr("resume", "true")
+                .with_attr("max", timeout.as_secs().to_string());
+            Resumption { id, timeout, takeovers }
+        });
+        tracing::debug!(jid = %self.full, resumable = resumption.is_some(), "stream management enabled");
+        self.sm = Some(Box::new(SmState::new(resumption)));
+        enabled
+    }
+
+    /// Whether a session that ended so waits for its client to resume it:
+    /// it enabled resumption, its connection died rather than closed, and
+    /// the server is not shutting down.
+    fn hibernates_after(&self, ending: &Ending) -> bool {
+        let died = match ending {
+            Ending::Lost => true,
+            // The keepalive got no answer: the connection is as good as lost.
+            Ending::Error(error) => error.condition == StreamErrorCondition::ConnectionTimeout,
+            _ => false,
+        };
+        died && self.sm.as_ref().is_some_and(|sm| sm.resumption.is_some()) && !self.server.is_shutting_down()
+    }
+
+    /// Keeps the session registered (stanzas keep queueing, its presence
+    /// stands) until a new connection takes it over, the resumption timeout
+    /// passes, or it is killed (replaced, account removed, shutdown, queue
+    /// overflow). The old stream has nobody to write to any more.
+    async fn hibernate(&mut self) -> Result<Takeover, Ending> {
+        tracing::info!(jid = %self.full, "connection lost; session waits for resumption");
+        self.stream.release_idle_buffers();
+        let resumption =
+            self.sm.as_mut().and_then(|sm| sm.resumption.as_mut()).expect("only resumable sessions hibernate");
+        let expiry = tokio::time::sleep(resumption.timeout);
+        tokio::select! {
+            _ = self.kill.killed() => Err(Ending::Lost),
+            Some(takeover) = resumption.takeovers.recv() => Ok(takeover),
+            _ = expiry => {
+                tracing::info!(jid = %self.full, "resumption timed out");
+                Err(Ending::Lost)
+            }
+        }
+    }
+
+    /// Serves the stream of `takeover` from now on; the old one is closed
+    /// with `conflict` if it still looked open, dropped otherwise. Not async,
+    /// so the old stream is not part of the session's future. Returns the
+    /// client's `h`.
+    fn take_stream(&mut self, takeover: Takeover, old_is_open: bool, domain: &str) -> u32 {
+        let Takeover { stream, h, back } = takeover;
+        // Dropping `back` tells the new connection's task that its stream is ours now.
+        drop(back);
+        let old = std::mem::replace(&mut self.stream, stream);
+        if old_is_open {
+            let error = StreamError::with_text(StreamErrorCondition::Conflict, "session resumed by a new connection");
+            let domain = domain.to_string();
+            tokio::spawn(async move { old.fail(&error, ns::CLIENT, &domain).await });
+        }
+        h
+    }
+
+    /// Answers `<resume h=…/>` on the new stream (now `self.stream`):
+    /// `<resumed/>`, then every stanza the client did not acknowledge, in
+    /// order and keeping its number (XEP-0198 §5). What was queued meanwhile
+    /// follows through the serving loop.
+    async fn resume(&mut self, h: u32) -> Result<(), Ending> {
+        self.ping_outstanding = None;
+        let sm = self.sm.as_mut().expect("only resumable sessions resume");
+        sm.acknowledge(h).map_err(Ending::TooHigh)?;
+        let id = &sm.resumption.as_ref().expect("only resumable sessions resume").id;
+        let resumed =
+            Element::new("resumed", sm::NS).with_attr("previd", id.clone()).with_attr("h", sm.handled.to_string());
+        let mut buf = resumed.to_bytes(ns::CLIENT);
+        for stanza in &sm.unacked {
+            stanza.write_to(&mut buf, ns::CLIENT);
+        }
+        // Our `<r/>` on the dead connection will never be answered.
+        sm.requested_at = None;
+        if sm.wants_ack() {
+            sm::request().write_to(&mut buf, ns::CLIENT);
+            sm.requested_at = Some(sm.sent);
+        }
+        tracing::info!(jid = %self.full, resent = sm.unacked.len(), "session resumed");
+        self.stream.send(&buf).await.map_err(|_| Ending::Lost)
+    }
+
+    /// Stream management ends with the session: the resumption id is
+    /// forgotten, connections waiting to resume get their stream back, and
+    /// the unacknowledged stanzas are returned (to be rerouted).
+    fn end_stream_management(&mut self) -> VecDeque<Box<Element>> {
+        let Some(state) = self.sm.take() else { return VecDeque::new() };
+        let SmState { resumption, unacked, handled, .. } = *state;
+        if let Some(mut resumption) = resumption {
+            // Before any waiting connection gets its stream back, so that it
+            // can be told `h`.
+            self.server.sessions.remember_ended(resumption.id.clone(), self.full.bare(), handled);
+            self.server.sessions.forget_resumption(&resumption.id);
+            resumption.takeovers.close();
+            while let Ok(takeover) = resumption.takeovers.try_recv() {
+                let _ = takeover.back.send(takeover.stream);
+            }
+        }
+        unacked
+    }
+}
+
+/// The next connection asking to resume this session, if it is resumable.
+async fn next_takeover(sm: &mut Option<Box<SmState>>) -> Option<Takeover> {
+    match sm.as_mut().and_then(|sm| sm.resumption.as_mut()) {
+        Some(resumption) => resumption.takeovers.recv().await,
+        None => std::future::pending().await,
     }
 }
 

@@ -20,6 +20,10 @@ pub struct ModulesConfig {
     pub version: VersionConfig,
     pub vcard: VcardConfig,
     pub private: PrivateConfig,
+    pub stream_management: StreamManagementConfig,
+    pub archive: ArchiveConfig,
+    pub csi: CsiConfig,
+    pub push: PushConfig,
 }
 
 /// `[roster]`: RFC 6121 rosters.
@@ -122,4 +126,65 @@ impl Default for PrivateConfig {
     fn default() -> Self {
         PrivateConfig { max_bytes: 64 * 1024 }
     }
+}
+
+/// `[stream_management]`: XEP-0198.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StreamManagementConfig {
+    /// How long a dropped session that enabled resumption waits for its
+    /// client to come back, in seconds (0: resumption not offered).
+    pub resume_timeout_secs: u64,
+    /// Unacknowledged stanzas kept per session; a client that lets more pile
+    /// up is disconnected (its stanzas go to offline storage, not lost).
+    pub max_unacked: usize,
+}
+
+impl Default for StreamManagementConfig {
+    fn default() -> Self {
+        StreamManagementConfig { resume_timeout_secs: 300, max_unacked: 1000 }
+    }
+}
+
+/// `[archive]`: XEP-0313 message archive of accounts.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ArchiveConfig {
+    /// What is archived for accounts that set no preference: `always`,
+    /// `roster` (only conversations with roster contacts) or `never`.
+    pub default_mode: String,
+    /// Messages older than this many days are deleted (0: kept forever).
+    pub max_age_days: u64,
+    /// Most messages kept per account; the oldest go first (0: no limit).
+    pub max_messages: u64,
+}
+
+impl Default for ArchiveConfig {
+    fn default() -> Self {
+        ArchiveConfig { default_mode: "always".into(), max_age_days: 0, max_messages: 0 }
+    }
+}
+
+/// `[csi]`: XEP-0352 client state indication.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CsiConfig {
+    /// Stanzas held for one inactive session before everything is flushed anyway.
+    pub max_held: usize,
+}
+
+impl Default for CsiConfig {
+    fn default() -> Self {
+        CsiConfig { max_held: 500 }
+    }
+}
+
+/// `[push]`: XEP-0357 push notifications.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PushConfig {
+    /// Put the sender and the message body in the notification's summary
+    /// form. Off by default: the push service (and the phone vendor's
+    /// relay) would see message contents.
+    pub include_body: bool,
 }

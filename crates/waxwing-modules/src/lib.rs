@@ -11,17 +11,22 @@ pub mod config;
 
 pub mod adhoc;
 pub mod blocking;
+pub mod carbons;
 pub mod contact_info;
+pub mod csi;
 pub mod disco;
 pub mod last_activity;
 pub mod legacy_session;
+pub mod mam;
 pub mod message;
 pub mod offline;
 pub mod ping;
 pub mod presence;
 pub mod private;
+pub mod push;
 pub mod register;
 pub mod roster;
+pub mod stream_management;
 pub mod time;
 pub mod vcard;
 pub mod version;
@@ -47,6 +52,11 @@ pub fn available(config: &ModulesConfig) -> Vec<Arc<dyn Module>> {
         Arc::new(contact_info::ContactInfo::new(config)),
         Arc::new(register::Register::new(config)),
         Arc::new(adhoc::Adhoc::new(config)),
+        Arc::new(stream_management::StreamManagement::new(config)),
+        Arc::new(carbons::Carbons::new(config)),
+        Arc::new(mam::Mam::new(config)),
+        Arc::new(csi::Csi::new(config)),
+        Arc::new(push::Push::new(config)),
     ]
 }
 

@@ -5,6 +5,8 @@
 //!   inbound subscription requests awaiting an answer;
 //! - [`Store::offline`]: offline messages (XEP-0160), in arrival order and
 //!   up to a caller-chosen quota;
+//! - [`Store::archive`]: the message archive (XEP-0313), with full-text
+//!   search, written in batches;
 //! - [`Store::account_data`]: small documents keyed by `(kind, key)`, such as
 //!   a vCard, private XML or blocklist entries.
 //!
@@ -43,6 +45,7 @@
 
 mod account_data;
 mod accounts;
+mod archive;
 mod error;
 mod migrations;
 mod offline;
@@ -52,6 +55,9 @@ mod store;
 
 pub use account_data::AccountData;
 pub use accounts::Accounts;
+pub use archive::{
+    Archive, ArchiveBounds, ArchiveFilter, ArchivePage, ArchiveWriter, Archived, MAX_IDS, NewArchived, Page, normalize,
+};
 pub use error::StoreError;
 pub use offline::{Offline, OfflineMessage};
 pub use roster::{Roster, RosterItem, Subscription};

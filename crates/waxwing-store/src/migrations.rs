@@ -43,6 +43,12 @@ const VERSIONS: &[Version] = &[
         sqlite: include_str!("../migrations/sqlite/0002_im.sql"),
         postgres: include_str!("../migrations/postgres/0002_im.sql"),
     },
+    Version {
+        version: 3,
+        description: "archive",
+        sqlite: include_str!("../migrations/sqlite/0003_archive.sql"),
+        postgres: include_str!("../migrations/postgres/0003_archive.sql"),
+    },
 ];
 
 /// Builds the migrator holding every migration for `backend`.

@@ -5,7 +5,7 @@ use std::str::FromStr;
 use sqlx::AnyPool;
 use sqlx::any::AnyPoolOptions;
 
-use crate::{AccountData, Accounts, Offline, Roster, StoreError, migrations, sqlite};
+use crate::{AccountData, Accounts, Archive, ArchiveWriter, Offline, Roster, StoreError, migrations, sqlite};
 
 /// Which database engine a [`Store`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,6 +76,18 @@ impl Store {
     /// Offline message storage.
     pub fn offline(&self) -> Offline<'_> {
         Offline::new(self)
+    }
+
+    /// The message archive (XEP-0313).
+    pub fn archive(&self) -> Archive<'_> {
+        Archive::new(self)
+    }
+
+    /// A writer of archive batches with a connection of its own (see
+    /// [`ArchiveWriter`]); it holds one of the pool's connections while it
+    /// lives.
+    pub fn archive_writer(&self) -> ArchiveWriter {
+        ArchiveWriter::new(self.clone())
     }
 
     /// Small per-account documents (vCard, private XML, blocklist, ...).

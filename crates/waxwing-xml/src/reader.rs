@@ -306,11 +306,13 @@ mod tests {
 /// default namespace is `content_ns`. The same restrictions and (default)
 /// limits apply as on a stream.
 pub fn parse_element(text: &str, content_ns: &str) -> Result<Element, XmlError> {
-    let mut reader = StreamReader::new(Limits { max_stanza_bytes: text.len().max(1) + 64, ..Limits::default() });
     let mut header = Vec::with_capacity(128);
     header.extend_from_slice(b"<stream:stream xmlns='");
     crate::escape_attribute(&mut header, content_ns);
     header.extend_from_slice(b"' xmlns:stream='http://etherx.jabber.org/streams'>");
+    // The limit also applies to the synthetic header: room for both.
+    let max_stanza_bytes = text.len().max(header.len()) + 64;
+    let mut reader = StreamReader::new(Limits { max_stanza_bytes, ..Limits::default() });
     reader.feed(&header);
     reader.feed(text.as_bytes());
     reader.feed(b"</stream:stream>");
@@ -335,6 +337,8 @@ mod parse_element_tests {
             .with_child(Element::new("preauth", "urn:xmpp:pars:0").with_attr("token", "t"));
         let text = String::from_utf8(original.to_bytes("jabber:client")).unwrap();
         assert_eq!(parse_element(&text, "jabber:client").unwrap(), original);
+        // Shorter than the synthetic stream header it is parsed inside.
+        assert_eq!(parse_element("<presence/>", "jabber:client").unwrap().name, "presence");
         assert!(parse_element("<message>", "jabber:client").is_err());
         assert!(parse_element("", "jabber:client").is_err());
     }

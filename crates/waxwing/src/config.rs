@@ -40,6 +40,10 @@ pub struct Config {
     pub version: modules::VersionConfig,
     pub vcard: modules::VcardConfig,
     pub private: modules::PrivateConfig,
+    pub stream_management: modules::StreamManagementConfig,
+    pub archive: modules::ArchiveConfig,
+    pub csi: modules::CsiConfig,
+    pub push: modules::PushConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -121,6 +125,10 @@ impl Default for Config {
             version: Default::default(),
             vcard: Default::default(),
             private: Default::default(),
+            stream_management: Default::default(),
+            archive: Default::default(),
+            csi: Default::default(),
+            push: Default::default(),
         }
     }
 }
@@ -300,6 +308,9 @@ impl Config {
                 return Err(invalid(key, "must be at least 1"));
             }
         }
+        if !matches!(self.archive.default_mode.as_str(), "always" | "roster" | "never") {
+            return Err(invalid("archive.default_mode", "must be \"always\", \"roster\" or \"never\""));
+        }
         if self.c2s.listen.is_empty() && self.c2s.direct_tls_listen.is_empty() {
             return Err(invalid("c2s.listen", "no client listener configured"));
         }
@@ -332,6 +343,10 @@ impl Config {
             version: self.version.clone(),
             vcard: self.vcard.clone(),
             private: self.private.clone(),
+            stream_management: self.stream_management.clone(),
+            archive: self.archive.clone(),
+            csi: self.csi.clone(),
+            push: self.push.clone(),
         }
     }
 

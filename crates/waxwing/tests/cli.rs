@@ -5,43 +5,15 @@
 
 mod support;
 
-use std::net::{SocketAddr, TcpListener};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
+use support::binary::{BIN, Setup, setup};
 use support::*;
 use waxwing_sasl::HashAlg;
-
-const BIN: &str = env!("CARGO_BIN_EXE_waxwing");
-
-struct Setup {
-    dir: tempfile::TempDir,
-    config: PathBuf,
-    c2s: SocketAddr,
-}
-
-fn free_port() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
-}
-
-fn setup() -> Setup {
-    let dir = tempfile::tempdir().unwrap();
-    let c2s = free_port();
-    let direct = free_port();
-    let config = dir.path().join("waxwing.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "data_dir = \"{}\"\n[c2s]\nlisten = [\"{c2s}\"]\ndirect_tls_listen = [\"{direct}\"]\n[auth]\nscram_iterations = 4096\n",
-            dir.path().join("data").display()
-        ),
-    )
-    .unwrap();
-    Setup { dir, config, c2s }
-}
 
 fn waxwing(config: &Path, args: &[&str]) -> Output {
     Command::new(BIN).arg("--config").arg(config).args(args).output().unwrap()

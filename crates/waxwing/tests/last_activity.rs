@@ -118,3 +118,21 @@ async fn disconnecting_while_available_is_a_logout() {
     assert_eq!(text, "");
     assert!(seconds < 5, "{seconds}");
 }
+
+#[tokio::test]
+async fn the_last_logout_survives_a_restart() {
+    let (mut server, mut romeo, juliet) = two_users().await;
+    let_see_presence(&server, "romeo", "juliet@localhost").await;
+    romeo.send("<presence/>").await;
+    romeo.drain(QUIET).await;
+    romeo.send("<presence type='unavailable'><status>Heading Home</status></presence>").await;
+    romeo.drain(QUIET).await;
+    // The status is noted in memory while sessions remain, stored when the last one ends.
+    romeo.close().await;
+    drop(juliet);
+    tokio::time::sleep(QUIET).await;
+    server.restart().await;
+    let mut juliet = server.login("juliet", "balcony").await;
+    let (_, text) = last(&ask(&mut juliet, "r1", Some("romeo@localhost")).await);
+    assert_eq!(text, "Heading Home");
+}

@@ -30,7 +30,7 @@ use tokio::sync::{Semaphore, watch};
 use tokio::time::{Instant, MissedTickBehavior};
 use waxwing_xml::{Element, StreamEvent};
 
-use super::{for_each_concurrent, positive};
+use super::{End, count_end, for_each_concurrent, positive};
 use crate::cli::MessagesOpts;
 use crate::client::{self, Connection, NS_CLIENT, Session};
 use crate::failure::{Failure, FailureCounts, Step};
@@ -291,21 +291,6 @@ pub async fn run(opts: MessagesOpts) -> Result<MessagesReport, String> {
         failures: failures.0,
         close_errors,
     })
-}
-
-/// How a session ended: a failure during the run, or only at its close.
-enum End {
-    Clean,
-    Died(Failure),
-    CloseFailed,
-}
-
-fn count_end(end: End, failures: &mut FailureCounts, close_errors: &mut u64) {
-    match end {
-        End::Clean => {}
-        End::Died(f) => failures.add(&f),
-        End::CloseFailed => *close_errors += 1,
-    }
 }
 
 /// Sends until the end of the measured duration, then keeps the session

@@ -1,18 +1,21 @@
 //! The scenarios, one module each, and what they share: running a pass of
 //! N operations at bounded concurrency.
 //!
-//! To add a scenario (e.g. `presence` once rosters exist): a module here
-//! with `run(opts) -> Result<XReport, String>`, a variant in
-//! [`crate::cli::Command`] and in [`crate::output::Report`].
+//! To add a scenario: a module here with `run(opts) -> Result<XReport,
+//! String>`, a variant in [`crate::cli::Command`] and in
+//! [`crate::output::Report`].
 
 pub mod idle;
 pub mod login;
 pub mod messages;
+pub mod presence;
 pub mod register;
 
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::failure::{Failure, FailureCounts};
 
 /// Runs `op(0..n)` with at most `concurrency` operations in flight and
 /// returns the results in index order.
@@ -57,4 +60,21 @@ where
 /// Checks a count option.
 pub(crate) fn positive(name: &str, value: usize) -> Result<usize, String> {
     if value == 0 { Err(format!("{name} must be at least 1")) } else { Ok(value) }
+}
+
+/// How a long-lived session ended: a failure during the run, or only at
+/// its close.
+pub(crate) enum End {
+    Clean,
+    Died(Failure),
+    CloseFailed,
+}
+
+/// Adds a session's end to the run's failures or close errors.
+pub(crate) fn count_end(end: End, failures: &mut FailureCounts, close_errors: &mut u64) {
+    match end {
+        End::Clean => {}
+        End::Died(f) => failures.add(&f),
+        End::CloseFailed => *close_errors += 1,
+    }
 }

@@ -2,6 +2,7 @@
 //! against PostgreSQL when `WAXWING_TEST_POSTGRES_URL` is set (required when
 //! `CI=true`); `sqlite.rs` holds what only makes sense for a SQLite file.
 
+mod archive;
 mod conformance;
 mod sqlite;
 mod support;
@@ -84,4 +85,10 @@ conformance!(
     account_data_crud,
     unknown_account,
     remove_account_removes_im_data,
+    archive_paging,
+    archive_filters,
+    archive_fulltext,
+    archive_retention,
+    archive_removed_with_account,
+    archive_large_batch,
 );

@@ -74,7 +74,7 @@ async fn migrations_apply_once() {
     let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
     let applied: Vec<i64> =
         sqlx::query_scalar("SELECT version FROM _sqlx_migrations").fetch_all(&mut conn).await.unwrap();
-    assert_eq!(applied, [1, 2]);
+    assert_eq!(applied, [1, 2, 3]);
     conn.close().await.unwrap();
 }
 

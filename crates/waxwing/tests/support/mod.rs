@@ -4,6 +4,8 @@
 
 #![allow(dead_code)] // each test binary uses a different subset
 
+pub mod binary;
+
 use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
