@@ -43,14 +43,15 @@ pub async fn run(server: Arc<Server>, auth: Box<Authenticated>) {
     // serving loop, not the union of every phase's state (an idle session's
     // memory is a feature: see bench/RESULTS.md).
     let serving = {
-        let Authenticated { stream, jid, .. } = *auth;
+        let Authenticated { stream, jid, declared_lang, .. } = *auth;
         let domain = jid.domain().to_string();
         let Some((stream, bound)) = Box::pin(binding_phase(&server, stream, &jid, &domain)).await else { return };
         let Bound { full, handle, queue, kill } = bound;
         tracing::info!(jid = %full, peer = %stream.peer(), "session bound");
         Box::pin(server.session_event(&full, SessionEvent::Bound)).await;
+        let lang = declared_lang.map(String::into_boxed_str);
         let session =
-            Box::new(Session { server: &server, full, stream, queue, kill, ping_outstanding: None, sm: None });
+            Box::new(Session { server: &server, full, stream, queue, kill, ping_outstanding: None, sm: None, lang });
         Box::pin(serve(session, handle, domain))
     };
     serving.await
@@ -350,6 +351,8 @@ struct Session<'a> {
     ping_outstanding: Option<Instant>,
     /// XEP-0198 state once the client enabled it: one pointer otherwise.
     sm: Option<Box<SmState>>,
+    /// The stream's default language, given to stanzas that carry none.
+    lang: Option<Box<str>>,
 }
 
 impl Session<'_> {
@@ -559,6 +562,14 @@ impl Session<'_> {
             }
         }
         el.set_attr("from", self.full.as_str());
+        // RFC 6120 §4.7.4: a stanza without xml:lang is in the stream's
+        // language; saying so keeps that true wherever it is delivered or
+        // archived (Prosody does the same; scansion's mam_extended checks it).
+        if let Some(lang) = &self.lang
+            && el.attr("xml:lang").is_none()
+        {
+            el.set_attr("xml:lang", lang.as_ref());
+        }
         self.server.route_from_client(&self.full, el).await;
         // XEP-0198 §4: counted once handled. The loop reads the next element
         // only after routing returned, so an `<a/>` covers only stanzas that

@@ -76,6 +76,9 @@ pub struct Authenticated {
     pub jid: Jid,
     pub stream_id: String,
     pub lang: String,
+    /// The `xml:lang` the client declared in its stream header, if any: the
+    /// default language of the stanzas it sends (RFC 6120 §4.7.4).
+    pub declared_lang: Option<String>,
     pub mechanism: Mechanism,
 }
 
@@ -119,7 +122,15 @@ pub enum NegotiationError {
 /// Negotiates a client stream to the authenticated state.
 pub async fn negotiate<H: C2sHost>(stream: XmppStream, ctx: &C2sContext<H>) -> Result<Authenticated, NegotiationError> {
     let deadline = tokio::time::Instant::now() + ctx.settings.negotiation_timeout;
-    let mut n = Negotiation { ctx, stream: Some(stream), deadline, domain: None, auth_attempts: 0, pre_auth_iqs: 0 };
+    let mut n = Negotiation {
+        ctx,
+        stream: Some(stream),
+        deadline,
+        domain: None,
+        declared_lang: None,
+        auth_attempts: 0,
+        pre_auth_iqs: 0,
+    };
     match n.run().await {
         Ok(done) => Ok(done),
         Err(Step::Fail(error)) => {
@@ -174,6 +185,8 @@ struct Negotiation<'a, H> {
     stream: Option<XmppStream>,
     deadline: tokio::time::Instant,
     domain: Option<String>,
+    /// The `xml:lang` of the client's latest stream header, if it gave one.
+    declared_lang: Option<String>,
     auth_attempts: u32,
     /// Iqs answered before authentication (in-band registration).
     pre_auth_iqs: u32,
@@ -213,6 +226,7 @@ impl<H: C2sHost> Negotiation<'_, H> {
                     jid,
                     stream_id,
                     lang,
+                    declared_lang: self.declared_lang.take(),
                     mechanism,
                 });
             }
@@ -247,6 +261,7 @@ impl<H: C2sHost> Negotiation<'_, H> {
             return Err(fail(StreamErrorCondition::HostUnknown, "the domain changed across a stream restart"));
         }
         self.domain = Some(domain.clone());
+        self.declared_lang = open.lang.clone();
         let lang = open.lang.clone().unwrap_or_else(|| "en".to_string());
         let stream_id = new_stream_id();
         let to = open.from.clone();

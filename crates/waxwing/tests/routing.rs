@@ -183,3 +183,27 @@ async fn a_client_that_stops_reading_is_disconnected_without_stalling_others() {
     // Romeo, once he reads, finds his stream closed with a policy violation.
     romeo.expect_stream_error("policy-violation").await;
 }
+
+#[tokio::test]
+async fn stanzas_carry_the_language_of_the_stream_they_came_on() {
+    let server = TestServer::start().await;
+    server.add_user("juliet").await;
+    server.add_user("romeo").await;
+    let mut romeo = server.login("romeo", "garden").await;
+    // Juliet's stream declares French (RFC 6120 §4.7.4).
+    let mut juliet = Client::connect(server.c2s_addr()).await;
+    juliet.open_with("localhost", " xml:lang='fr'").await;
+    juliet.starttls(server.certificate()).await;
+    juliet.open_with("localhost", " xml:lang='fr'").await;
+    juliet.scram("juliet", PASSWORD, waxwing_sasl::HashAlg::Sha256, None).await.unwrap();
+    juliet.open_with("localhost", " xml:lang='fr'").await;
+    juliet.bind(Some("balcony")).await;
+    juliet.send("<message to='romeo@localhost/garden'><body>Bonsoir</body></message>").await;
+    juliet.send("<message to='romeo@localhost/garden' xml:lang='it'><body>Buona notte</body></message>").await;
+    assert_eq!(romeo.stanza().await.attr("xml:lang"), Some("fr"));
+    assert_eq!(romeo.stanza().await.attr("xml:lang"), Some("it"));
+    // A stream that declared nothing adds nothing.
+    let mut plain = server.login("juliet", "chamber").await;
+    plain.send("<message to='romeo@localhost/garden'><body>hi</body></message>").await;
+    assert_eq!(romeo.stanza().await.attr("xml:lang"), None);
+}

@@ -253,8 +253,13 @@ impl Client {
 
     /// Sends our stream header and reads the server's header and features.
     pub async fn open(&mut self, domain: &str) -> Element {
+        self.open_with(domain, "").await
+    }
+
+    /// Opens a stream whose header also carries `extra` attributes (e.g. ` xml:lang='fr'`).
+    pub async fn open_with(&mut self, domain: &str, extra: &str) -> Element {
         self.send(&format!(
-            "<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='{domain}' version='1.0'>"
+            "<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='{domain}' version='1.0'{extra}>"
         ))
         .await;
         match self.next().await {
