@@ -106,3 +106,11 @@ pub trait NonzaHandler: Send + Sync + 'static {
         element: &'a Element,
     ) -> HookFuture<'a, Result<(), waxwing_proto::StreamError>>;
 }
+
+/// Waits until what a module has accepted so far is on disk. Stream
+/// management (XEP-0198) passes every barrier before it acknowledges
+/// stanzas with `<a h/>`, so a module may write in the background, in
+/// batches, and still never lose what the server acknowledged.
+pub trait DurabilityBarrier: Send + Sync + 'static {
+    fn wait<'a>(&'a self, server: &'a Server) -> HookFuture<'a, ()>;
+}

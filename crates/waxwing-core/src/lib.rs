@@ -15,8 +15,8 @@ pub mod session;
 pub mod stream_management;
 
 pub use hooks::{
-    AccountHook, DeliveryFilter, Flow, HookFuture, HookPoint, NonzaHandler, SessionEvent, SessionHook, StanzaContext,
-    StanzaHook,
+    AccountHook, DeliveryFilter, DurabilityBarrier, Flow, HookFuture, HookPoint, NonzaHandler, SessionEvent,
+    SessionHook, StanzaContext, StanzaHook,
 };
 pub use iq_tracker::{IqTracker, PendingIq};
 pub use module::{

@@ -14,7 +14,9 @@ use waxwing_jid::Jid;
 use waxwing_proto::{IqType, StanzaError};
 use waxwing_xml::Element;
 
-use crate::hooks::{AccountHook, DeliveryFilter, HookFuture, HookPoint, NonzaHandler, SessionHook, StanzaHook};
+use crate::hooks::{
+    AccountHook, DeliveryFilter, DurabilityBarrier, HookFuture, HookPoint, NonzaHandler, SessionHook, StanzaHook,
+};
 use crate::server::Server;
 
 /// An iq request addressed to the server or to an account it hosts.
@@ -110,6 +112,7 @@ pub struct Registrations {
     pub(crate) session_hooks: Vec<Arc<dyn SessionHook>>,
     pub(crate) account_hooks: Vec<Arc<dyn AccountHook>>,
     pub(crate) nonza_handlers: Vec<NonzaEntry>,
+    pub(crate) durability_barriers: Vec<Arc<dyn DurabilityBarrier>>,
     pub(crate) disco_nodes: Vec<(String, Arc<dyn DiscoNode>)>,
     pub(crate) pre_auth_iqs: Vec<((String, String), Arc<dyn PreAuthIqHandler>)>,
     pub(crate) pre_auth_stream_features: Vec<Element>,
@@ -172,6 +175,11 @@ impl Registrations {
 
     pub fn account_hook(&mut self, hook: impl AccountHook) {
         self.account_hooks.push(Arc::new(hook));
+    }
+
+    /// Waited for before the server acknowledges stanzas (see [`DurabilityBarrier`]).
+    pub fn durability_barrier(&mut self, barrier: impl DurabilityBarrier) {
+        self.durability_barriers.push(Arc::new(barrier));
     }
 
     /// Handles the non-stanza element `<name xmlns='ns'/>` from bound clients.

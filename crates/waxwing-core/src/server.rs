@@ -17,7 +17,9 @@ use waxwing_xml::Element;
 use dashmap::DashMap;
 use waxwing_jid::Jid;
 
-use crate::hooks::{AccountHook, DeliveryFilter, HookPoint, NonzaHandler, SessionEvent, SessionHook, StanzaHook};
+use crate::hooks::{
+    AccountHook, DeliveryFilter, DurabilityBarrier, HookPoint, NonzaHandler, SessionEvent, SessionHook, StanzaHook,
+};
 use crate::module::{DiscoNode, Identity, IqHandler, IqKey, Module, PreAuthIq, PreAuthIqHandler, Registrations};
 use crate::registry::SessionRegistry;
 
@@ -66,6 +68,7 @@ pub struct Server {
     account_hooks: Vec<Arc<dyn AccountHook>>,
     /// Few (a handful of XEPs use them) and rare on the wire: a list will do.
     nonza_handlers: Vec<crate::module::NonzaEntry>,
+    durability_barriers: Vec<Arc<dyn DurabilityBarrier>>,
     /// One async lock per account with work in progress (DESIGN.md,
     /// Concurrency): roster and subscription changes of one account happen
     /// in order even when several of its resources act at once.
@@ -142,6 +145,7 @@ impl Server {
             all.delivery_filters.extend(reg.delivery_filters);
             all.session_hooks.extend(reg.session_hooks);
             all.account_hooks.extend(reg.account_hooks);
+            all.durability_barriers.extend(reg.durability_barriers);
             module_names.push(module.name());
         }
         let Registrations {
@@ -174,6 +178,7 @@ impl Server {
             session_hooks: all.session_hooks,
             account_hooks: all.account_hooks,
             nonza_handlers,
+            durability_barriers: all.durability_barriers,
             account_locks: DashMap::new(),
             disco_nodes,
             pre_auth_iqs,
@@ -213,6 +218,13 @@ impl Server {
     /// The XEP-0030 features of the enabled modules.
     pub fn disco_features(&self) -> &[&'static str] {
         &self.disco_features
+    }
+
+    /// Returns once everything the modules accepted so far is on disk.
+    pub async fn durable(&self) {
+        for barrier in &self.durability_barriers {
+            barrier.wait(self).await;
+        }
     }
 
     /// The handler of a non-stanza element from bound clients, by namespace and name.

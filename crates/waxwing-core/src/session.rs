@@ -123,6 +123,7 @@ async fn binding_phase(
                     // instead; if the session ended lately, `h` tells it
                     // which of its stanzas were handled.
                     let mut failed = sm::failed("item-not-found");
+                    server.durable().await;
                     if let Some(h) = server.sessions.take_ended(&previd, &jid.bare()) {
                         failed.set_attr("h", h.to_string());
                     }
@@ -585,7 +586,12 @@ impl Session<'_> {
     async fn stream_management(&mut self, el: &Element, settings: &StreamManagementSettings) -> Result<(), Ending> {
         let answer = match (el.name.as_str(), self.sm.as_mut()) {
             ("enable", None) => Some(self.enable(el, settings)),
-            ("r", Some(sm)) => Some(sm::ack(sm.handled)),
+            ("r", Some(_)) => {
+                // What is acknowledged must be on disk, also what modules
+                // write in the background (the archive).
+                self.server.durable().await;
+                self.sm.as_ref().map(|sm| sm::ack(sm.handled))
+            }
             ("a", Some(sm)) => {
                 let Some(h) = sm::parse_h(el) else {
                     return Err(Ending::Error(StreamError::with_text(
@@ -694,6 +700,8 @@ impl Session<'_> {
     /// follows through the serving loop.
     async fn resume(&mut self, h: u32) -> Result<(), Ending> {
         self.ping_outstanding = None;
+        // `h` in `<resumed/>` acknowledges too (see the `<r/>` answer).
+        self.server.durable().await;
         let sm = self.sm.as_mut().expect("only resumable sessions resume");
         sm.acknowledge(h).map_err(Ending::TooHigh)?;
         let id = &sm.resumption.as_ref().expect("only resumable sessions resume").id;

@@ -36,15 +36,9 @@ impl StanzaHook for Outgoing {
                     // The sender's own archive id is not added to the stanza:
                     // it is the sender's, and the recipient has its own.
                     let entry = entry(&owner, &with, &stanza, new_stanza_id());
-                    let writer = self.0.writer(server);
-                    if with.node().is_some() && server.is_local_domain(with.domain()) {
-                        // `Incoming` runs next, for the recipient, and waits
-                        // for a commit after this entry's (the writer keeps
-                        // the order): one wait instead of two per message.
-                        writer.queue(entry).await;
-                    } else {
-                        writer.archive(entry).await;
-                    }
+                    // Written in the background, in batches (see `writer`):
+                    // acknowledgements wait for it (`Durable`), messages not.
+                    self.0.writer(server).queue(entry).await;
                 }
             }
             Flow::Continue(stanza)
@@ -77,22 +71,15 @@ impl StanzaHook for Incoming {
                 // Nor did `Outgoing` archive the sender's copy: the same rules.
                 return Flow::Continue(stanza);
             }
-            if !self.0.wants(server, &owner, &context.from.bare()).await {
-                // The sender's copy may be queued (see `Outgoing`): it must
-                // be committed before the message goes on.
-                self.0.writer(server).barrier().await;
-            } else {
+            if self.0.wants(server, &owner, &context.from.bare()).await {
                 let id = new_stanza_id();
                 let entry = entry(&owner, &context.from, &stanza, id.clone());
-                // Waits for the commit, so that the message is delivered only
-                // once it is archived (see `writer`). If archiving failed
-                // the message is still delivered, without an id that would
-                // name nothing.
-                if self.0.writer(server).archive(entry).await {
-                    stanza.push_child(
-                        Element::new("stanza-id", NS_SID).with_attr("by", owner.as_str()).with_attr("id", id),
-                    );
-                }
+                // Queued, not awaited: delivery does not wait for the disk,
+                // so archiving does not cap throughput; what the server
+                // acknowledges (XEP-0198) waits for the commit (`Durable`).
+                self.0.writer(server).queue(entry).await;
+                stanza
+                    .push_child(Element::new("stanza-id", NS_SID).with_attr("by", owner.as_str()).with_attr("id", id));
             }
             Flow::Continue(stanza)
         })

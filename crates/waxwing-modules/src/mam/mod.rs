@@ -17,7 +17,7 @@ mod writer;
 use std::sync::{Arc, OnceLock};
 
 use dashmap::DashMap;
-use waxwing_core::{AccountHook, HookFuture, HookPoint, Module, Registrations, Server};
+use waxwing_core::{AccountHook, DurabilityBarrier, HookFuture, HookPoint, Module, Registrations, Server};
 use waxwing_jid::Jid;
 use waxwing_proto::IqType;
 
@@ -91,7 +91,22 @@ impl Module for Mam {
         // After blocking (-1000) has refused what the user may not send.
         r.stanza_hook(HookPoint::FromClient, archiving::HOOK_PRIORITY, archiving::Outgoing(state.clone()));
         r.stanza_hook(HookPoint::MessageToUser, archiving::HOOK_PRIORITY, archiving::Incoming(state.clone()));
+        r.durability_barrier(Durable(state.clone()));
         r.account_hook(Forget(state));
+    }
+}
+
+/// Acknowledgements (XEP-0198) and archive queries wait for the messages
+/// queued so far to be committed.
+struct Durable(Arc<State>);
+
+impl DurabilityBarrier for Durable {
+    fn wait<'a>(&'a self, _server: &'a Server) -> HookFuture<'a, ()> {
+        Box::pin(async move {
+            if let Some(writer) = self.0.writer.get() {
+                writer.barrier().await;
+            }
+        })
     }
 }
 

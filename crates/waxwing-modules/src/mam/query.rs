@@ -45,6 +45,9 @@ impl IqHandler for Query {
     fn handle<'a>(&'a self, server: &'a Server, request: &'a IqRequest) -> IqFuture<'a> {
         Box::pin(async move {
             let owner = own_archive(request)?;
+            // Messages are archived in the background: a query sees all
+            // those that arrived before it.
+            server.durable().await;
             let query = request.payload();
             let filter = match query.get_child("x", NS_DATA_FORMS) {
                 Some(form) => read_form(form)?,
@@ -234,6 +237,7 @@ impl IqHandler for Metadata {
     fn handle<'a>(&'a self, server: &'a Server, request: &'a IqRequest) -> IqFuture<'a> {
         Box::pin(async move {
             let owner = own_archive(request)?;
+            server.durable().await;
             let bounds = server.store.archive().bounds(owner.domain(), owner.node().unwrap_or_default()).await;
             let mut metadata = Element::new("metadata", NS_MAM);
             match bounds {

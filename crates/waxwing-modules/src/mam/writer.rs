@@ -50,16 +50,10 @@ impl Writer {
         Writer { jobs }
     }
 
-    /// Archives `entry`, returning once it is committed (`true`) or the write
-    /// failed (`false`, logged already).
-    pub(crate) async fn archive(&self, entry: NewArchived) -> bool {
-        self.submit(Some(entry)).await.await.unwrap_or(false)
-    }
-
     /// Queues `entry` and returns at once, without waiting for the commit.
     /// Jobs are committed in the order they were queued, batch after batch,
-    /// so whoever later waits for a job of its own ([`Writer::archive`],
-    /// [`Writer::barrier`]) knows that this one is committed too.
+    /// so whoever later waits with [`Writer::barrier`] knows that this one is
+    /// committed too.
     pub(crate) async fn queue(&self, entry: NewArchived) {
         drop(self.submit(Some(entry)).await);
     }
