@@ -111,14 +111,10 @@ async fn write(store: &Store, archive: &mut ArchiveWriter, batch: &mut Vec<Job>,
         elapsed_us = started.elapsed().as_micros() as u64,
         "archive batch written"
     );
-    for job in batch.drain(..) {
-        // The hook may have given up waiting (its session ended): fine.
-        let _ = job.done.send(ok);
-    }
     if ok && max_messages > 0 {
-        // Retention by count, after the hooks were released: trimming adds
-        // no latency to delivery, and an archive exceeds its limit by at most
-        // one batch between two trims.
+        // Retention by count, before the waiters are released: nothing waits
+        // on the archive to deliver a message (only acknowledgements and
+        // queries do), and a query then never sees more than the limit.
         let accounts: BTreeSet<(&str, &str)> =
             entries.iter().map(|e| (e.domain.as_str(), e.localpart.as_str())).collect();
         for (domain, localpart) in accounts {
@@ -126,6 +122,10 @@ async fn write(store: &Store, archive: &mut ArchiveWriter, batch: &mut Vec<Job>,
                 tracing::error!(%error, "trimming the archive failed");
             }
         }
+    }
+    for job in batch.drain(..) {
+        // The waiter may have given up (its session ended): fine.
+        let _ = job.done.send(ok);
     }
 }
 
