@@ -53,7 +53,10 @@ impl Module for Blocking {
         // Before anything else looks at the stanza: a blocked stanza must not
         // be delivered, stored offline, or answered by another module.
         r.stanza_hook(HookPoint::FromClient, -1000, Outbound(state.clone()));
-        r.stanza_hook(HookPoint::ToAccount, -1000, Inbound(state.clone()));
+        // Messages are refused where they first reach the user, before the
+        // archive and carbons see them; the rest when they reach the account.
+        r.stanza_hook(HookPoint::MessageToUser, -1000, Inbound { state: state.clone(), messages: true });
+        r.stanza_hook(HookPoint::ToAccount, -1000, Inbound { state: state.clone(), messages: false });
         r.delivery_filter(Filter(state.clone()));
         r.session_hook(Sessions(state.clone()));
         r.account_hook(Forget(state));
@@ -435,16 +438,21 @@ fn refuse_inbound(server: &Server, stanza: &Element) {
 
 /// Stanzas for the account itself (bare JID, or an unbound resource),
 /// including those that would be stored offline.
-struct Inbound(Arc<State>);
+struct Inbound {
+    state: Arc<State>,
+    /// Which stanzas this instance sees: messages (at `MessageToUser`, which
+    /// every message for a local user passes first) or the rest.
+    messages: bool,
+}
 
 impl StanzaHook for Inbound {
     fn handle<'a>(&'a self, server: &'a Server, context: &'a StanzaContext, stanza: Element) -> HookFuture<'a, Flow> {
         Box::pin(async move {
-            if exempt(&context.to, &context.from) {
+            if (stanza.name == "message") != self.messages || exempt(&context.to, &context.from) {
                 return Flow::Continue(stanza);
             }
             let account = context.to.bare();
-            let blocked = match self.0.list(server, &account).await {
+            let blocked = match self.state.list(server, &account).await {
                 Ok(items) => blocks(&items, &context.from),
                 // Fail closed: a storage error must not let a blocked JID through.
                 Err(_) => true,

@@ -134,7 +134,7 @@ async fn the_user_cannot_reach_a_blocked_jid() {
 
 #[tokio::test]
 async fn a_blocked_jid_cannot_reach_the_user() {
-    let (_server, mut juliet, mut romeo) = two_users().await;
+    let (server, mut juliet, mut romeo) = two_users().await;
     // Before the block, his vCard request is answered (she has none).
     let reply =
         iq(&mut romeo, "vc0", "<iq to='juliet@localhost' type='get' id='vc0'><vCard xmlns='vcard-temp'/></iq>").await;
@@ -149,6 +149,11 @@ async fn a_blocked_jid_cannot_reach_the_user() {
         assert_eq!(reply.attr("from"), Some(to));
         assert_eq!(error_condition(&reply).as_deref(), Some("service-unavailable"));
     }
+    // Refused before anything else on her side sees them: her archive holds
+    // none (his holds what he sent, as a sender's archive does).
+    let archive = server.running().server.store.archive();
+    server.running().server.durable().await;
+    assert_eq!(archive.count("localhost", "juliet").await.unwrap(), 0);
     // iq get/set get service-unavailable, to a session or to the account.
     let reply = iq(
         &mut romeo,
