@@ -138,7 +138,9 @@ impl SessionHandle {
 }
 
 struct BoundResource {
-    resource: String,
+    /// Kept whole (already prepared) so that listing an account's resources,
+    /// on every bare-JID delivery and presence broadcast, never prepares it again.
+    full: Jid,
     handle: SessionHandle,
     /// RFC 6121 §4: the last available presence the resource broadcast, or
     /// `None` while it is not available (before initial presence, after
@@ -170,9 +172,13 @@ impl ResourceInfo {
 }
 
 impl BoundResource {
-    fn info(&self, bare: &Jid) -> ResourceInfo {
+    fn resource(&self) -> &str {
+        self.full.resource().expect("bound JIDs are full")
+    }
+
+    fn info(&self) -> ResourceInfo {
         ResourceInfo {
-            full: bare.with_resource(&self.resource).expect("bound resources are valid"),
+            full: self.full.clone(),
             handle: self.handle.clone(),
             presence: self.presence.clone(),
             priority: self.priority,
@@ -228,11 +234,17 @@ impl SessionRegistry {
     /// can close it with `conflict` (RFC 6120 §7.7.2.2: we let the new session
     /// win, as most servers do) and tell its contacts it left.
     pub fn bind(&self, full: &Jid, handle: SessionHandle) -> Option<Replaced> {
-        let resource = full.resource().expect("bind needs a full JID").to_string();
+        assert!(full.resource().is_some(), "bind needs a full JID");
         let mut entry = self.accounts.entry(full.bare()).or_default();
-        let fresh =
-            BoundResource { resource, handle, presence: None, priority: 0, interested: false, hibernating: false };
-        if let Some(existing) = entry.iter_mut().find(|b| b.resource == fresh.resource) {
+        let fresh = BoundResource {
+            full: full.clone(),
+            handle,
+            presence: None,
+            priority: 0,
+            interested: false,
+            hibernating: false,
+        };
+        if let Some(existing) = entry.iter_mut().find(|b| b.full == fresh.full) {
             let old = std::mem::replace(existing, fresh);
             self.forget_hibernating(&old);
             return Some(Replaced { handle: old.handle, presence: old.presence });
@@ -249,7 +261,7 @@ impl SessionRegistry {
         let bare = full.bare();
         let (presence, now_empty) = match self.accounts.get_mut(&bare) {
             Some(mut entry) => {
-                let position = entry.iter().position(|b| b.resource == resource && b.handle.id == id);
+                let position = entry.iter().position(|b| b.resource() == resource && b.handle.id == id);
                 let removed = position.map(|i| entry.remove(i));
                 removed.iter().for_each(|b| self.forget_hibernating(b));
                 let presence = removed.and_then(|b| b.presence);
@@ -282,20 +294,20 @@ impl SessionRegistry {
     fn with_resource<T>(&self, full: &Jid, f: impl FnOnce(&mut BoundResource) -> T) -> Option<T> {
         let resource = full.resource()?;
         let mut entry = self.accounts.get_mut(&full.bare())?;
-        entry.iter_mut().find(|b| b.resource == resource).map(f)
+        entry.iter_mut().find(|b| b.resource() == resource).map(f)
     }
 
     /// One bound resource's state.
     pub fn info(&self, full: &Jid) -> Option<ResourceInfo> {
         let resource = full.resource()?;
         let entry = self.accounts.get(&full.bare())?;
-        entry.iter().find(|b| b.resource == resource).map(|b| b.info(entry.key()))
+        entry.iter().find(|b| b.resource() == resource).map(BoundResource::info)
     }
 
     /// Every bound resource of an account, with its state.
     pub fn infos(&self, bare: &Jid) -> Vec<ResourceInfo> {
         match self.accounts.get(bare) {
-            Some(entry) => entry.iter().map(|b| b.info(entry.key())).collect(),
+            Some(entry) => entry.iter().map(BoundResource::info).collect(),
             None => Vec::new(),
         }
     }
@@ -303,26 +315,14 @@ impl SessionRegistry {
     pub fn get(&self, full: &Jid) -> Option<SessionHandle> {
         let resource = full.resource()?;
         let entry = self.accounts.get(&full.bare())?;
-        entry.iter().find(|b| b.resource == resource).map(|b| b.handle.clone())
-    }
-
-    /// The bound resources of an account.
-    pub fn resources(&self, bare: &Jid) -> Vec<(String, SessionHandle)> {
-        self.accounts
-            .get(bare)
-            .map(|e| e.iter().map(|b| (b.resource.clone(), b.handle.clone())).collect())
-            .unwrap_or_default()
+        entry.iter().find(|b| b.resource() == resource).map(|b| b.handle.clone())
     }
 
     /// Every bound session (for shutdown and admin listings).
     pub fn all(&self) -> Vec<(Jid, SessionHandle)> {
         let mut out = Vec::new();
         for entry in self.accounts.iter() {
-            for b in entry.value() {
-                if let Ok(full) = entry.key().with_resource(&b.resource) {
-                    out.push((full, b.handle.clone()));
-                }
-            }
+            out.extend(entry.value().iter().map(|b| (b.full.clone(), b.handle.clone())));
         }
         out
     }

@@ -116,18 +116,9 @@ impl Server {
             // the bare JID, subscription presence is processed, iqs get an error).
             return self.to_account(context, stanza).await;
         };
-        if let Some(filter) = self.delivery_filters.iter().find(|f| !f.allow(self, &context.from, &context.to, &stanza))
-        {
-            tracing::trace!(filter = std::any::type_name_of_val(filter), "stanza filtered");
-            return;
-        }
-        match handle.send(stanza) {
-            Ok(()) => {}
-            Err(Undelivered { reason: SendError::Full, stanza }) => {
-                self.bounce(&stanza, StanzaErrorCondition::ResourceConstraint)
-            }
+        if let Some(stanza) = self.try_deliver(&context.from, &context.to, &handle, stanza) {
             // It closed just now: as if it had not been there.
-            Err(Undelivered { reason: SendError::Closed, stanza }) => Box::pin(self.to_account(context, stanza)).await,
+            Box::pin(self.to_account(context, stanza)).await
         }
     }
 
@@ -136,16 +127,23 @@ impl Server {
     /// §8.5.2 bare-JID delivery, broadcasts). Returns whether it was queued;
     /// a full queue has been bounced already.
     pub fn deliver_to(&self, from: &Jid, to: &Jid, handle: &SessionHandle, stanza: Element) -> bool {
+        self.try_deliver(from, to, handle, stanza).is_none()
+    }
+
+    /// Filters, then queues. Hands the stanza back only if the session has
+    /// closed; a filtered stanza is dealt with by its filter, and one for a
+    /// full queue is bounced here.
+    fn try_deliver(&self, from: &Jid, to: &Jid, handle: &SessionHandle, stanza: Element) -> Option<Element> {
         if self.delivery_filters.iter().any(|f| !f.allow(self, from, to, &stanza)) {
-            return true;
+            return None;
         }
         match handle.send(stanza) {
-            Ok(()) => true,
+            Ok(()) => None,
             Err(Undelivered { reason: SendError::Full, stanza }) => {
                 self.bounce(&stanza, StanzaErrorCondition::ResourceConstraint);
-                true
+                None
             }
-            Err(Undelivered { reason: SendError::Closed, .. }) => false,
+            Err(Undelivered { reason: SendError::Closed, stanza }) => Some(stanza),
         }
     }
 

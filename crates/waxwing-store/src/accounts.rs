@@ -233,3 +233,20 @@ fn check_distinct_hashes(creds: &[ScramCredentials]) -> Result<(), StoreError> {
 pub(crate) fn unix_now() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
+
+/// How many rows of a per-account `table` (one with an `account_id` column)
+/// belong to the account; 0 if there is no such account.
+pub(crate) async fn count_rows(
+    store: &Store,
+    table: &'static str,
+    domain: &str,
+    localpart: &str,
+) -> Result<u64, StoreError> {
+    let sql = format!(
+        "SELECT COUNT(*) FROM {table} t JOIN accounts a ON a.id = t.account_id WHERE a.domain = $1 AND a.localpart = $2"
+    );
+    // `table` is one of our own table names, never input.
+    let count: i64 =
+        sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).bind(domain).bind(localpart).fetch_one(store.pool()).await?;
+    u64::try_from(count).map_err(|_| StoreError::Corrupt(format!("row count {count}")))
+}

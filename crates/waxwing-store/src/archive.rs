@@ -237,15 +237,7 @@ impl Archive<'_> {
     /// How many messages the account's archive holds (0 if there is no such
     /// account).
     pub async fn count(&self, domain: &str, localpart: &str) -> Result<u64, StoreError> {
-        let count: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM archive r JOIN accounts a ON a.id = r.account_id \
-             WHERE a.domain = $1 AND a.localpart = $2",
-        )
-        .bind(domain)
-        .bind(localpart)
-        .fetch_one(self.store.pool())
-        .await?;
-        to_u64(count)
+        crate::accounts::count_rows(self.store, "archive", domain, localpart).await
     }
 
     /// Deletes the account's oldest messages beyond the newest `keep`.

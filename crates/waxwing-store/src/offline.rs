@@ -116,14 +116,8 @@ impl Offline<'_> {
     /// The number of stored messages of the account (0 if there is no such
     /// account).
     pub async fn count(&self, domain: &str, localpart: &str) -> Result<usize, StoreError> {
-        let count: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM offline_messages o JOIN accounts a ON a.id = o.account_id \
-             WHERE a.domain = $1 AND a.localpart = $2",
-        )
-        .bind(domain)
-        .bind(localpart)
-        .fetch_one(self.store.pool())
-        .await?;
-        usize::try_from(count).map_err(|_| StoreError::Corrupt(format!("row count {count}")))
+        crate::accounts::count_rows(self.store, "offline_messages", domain, localpart)
+            .await
+            .map(|n| usize::try_from(n).unwrap_or(usize::MAX))
     }
 }

@@ -124,15 +124,9 @@ impl Roster<'_> {
     /// The number of items in the account's roster (0 if there is no such
     /// account).
     pub async fn count(&self, domain: &str, localpart: &str) -> Result<usize, StoreError> {
-        let count: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM roster_items r JOIN accounts a ON a.id = r.account_id \
-             WHERE a.domain = $1 AND a.localpart = $2",
-        )
-        .bind(domain)
-        .bind(localpart)
-        .fetch_one(self.store.pool())
-        .await?;
-        usize::try_from(count).map_err(|_| StoreError::Corrupt(format!("row count {count}")))
+        crate::accounts::count_rows(self.store, "roster_items", domain, localpart)
+            .await
+            .map(|n| usize::try_from(n).unwrap_or(usize::MAX))
     }
 
     /// Inserts the item, or replaces the one with the same contact, and
